@@ -58,24 +58,30 @@ TASKS_ROUTE = Route(
 )
 
 
-@dataclass(frozen=True)
-class Timing:
+class Timing(BaseModel):
     """How long a task of this shape takes upstream, in seconds.
 
     `expected_s` drives the polling schedule; `low_s`..`high_s` is the realistic range (the
     simulator draws from it); past `deadline_s` the task is timed out.
     """
 
-    expected_s: float
-    low_s: float
-    high_s: float
-    deadline_s: float
+    model_config = ConfigDict(frozen=True)
+
+    expected_s: float = Field(description="Typical generation time.")
+    low_s: float = Field(description="Fast end of the realistic range.")
+    high_s: float = Field(description="Slow end of the realistic range.")
+    deadline_s: float = Field(description="Past this the task is timed out.")
 
     @classmethod
     def around(cls, expected_s: float, spread: float) -> Timing:
         """A range of ±spread around the expected duration, with a deadline well past its end."""
         low, high = expected_s * (1 - spread), expected_s * (1 + spread)
-        return cls(expected_s, round(low, 1), round(high, 1), round(3 * high + 120))
+        return cls(
+            expected_s=expected_s,
+            low_s=round(low, 1),
+            high_s=round(high, 1),
+            deadline_s=round(3 * high + 120),
+        )
 
 
 # --- results --------------------------------------------------------------------------------
@@ -112,8 +118,7 @@ class ValidatedRequest(BaseModel):
     warnings: list[Notice] = Field(description="What the upstream would ignore or truncate.")
     expected_output: ExpectedOutput = Field(description="What the task should produce.")
     accepts_callback: bool = Field(description="Whether the model calls back when done.")
-    expected_seconds: float = Field(description="Expected generation time upstream.")
-    deadline_seconds: float = Field(description="After this long the task is timed out.")
+    timing: Timing = Field(description="Expected generation time upstream, range and deadline.")
 
 
 # --- field types with their own rules ------------------------------------------------------
@@ -345,7 +350,6 @@ class ModelSpec(ABC):
         if problems.errors or parsed is None:
             raise InvalidRequest(problems.errors)
         body = self.normalise(parsed, problems)
-        timing = self.timing(parsed)
         return ValidatedRequest(
             model=self.id,
             mode=self.mode_of(parsed),
@@ -353,8 +357,7 @@ class ModelSpec(ABC):
             warnings=problems.warnings,
             expected_output=self.expected_output(parsed),
             accepts_callback=self.accepts_callback,
-            expected_seconds=timing.expected_s,
-            deadline_seconds=timing.deadline_s,
+            timing=self.timing(parsed),
         )
 
     def describe(self) -> dict[str, Any]:
