@@ -130,12 +130,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
-def _http_url(value: str, what: str) -> str:
+def _http_url(value: str, what: str, code: str = "invalid_url") -> str:
     if any(c.isspace() for c in value):
-        raise PydanticCustomError("invalid_url", "{what} must not contain spaces", {"what": what})
+        raise PydanticCustomError(code, "{what} must not contain spaces", {"what": what})
     parts = urlsplit(value)
     if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
-        raise PydanticCustomError("invalid_url", "{what} must be an http(s) URL", {"what": what})
+        raise PydanticCustomError(code, "{what} must be an http(s) URL", {"what": what})
     return value
 
 
@@ -173,7 +173,7 @@ def _callback_url(value: str) -> str:
         )
     if urlsplit(value).scheme.lower() != "https":
         raise PydanticCustomError("invalid_callback_url", "callback_url must be an HTTPS URL")
-    return _http_url(value, "callback_url")
+    return _http_url(value, "callback_url", "invalid_callback_url")
 
 
 #: An http(s) URL; base64 data refused with a clear message.
