@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from wanflow.schema import Schema
 
 INVALID_REQUEST = "invalid_request_error"
 
 
-class ErrorItem(BaseModel):
+class ErrorItem(Schema):
     """One problem with a request, naming the field it is about."""
 
     type: str = Field(default=INVALID_REQUEST, description="Error category.")
@@ -20,7 +22,7 @@ class ErrorItem(BaseModel):
     )
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Schema):
     """The error JSON of the API and of `wanflow validate`: the first problem, then all of them."""
 
     error: ErrorItem = Field(description="The first problem found.")

@@ -14,7 +14,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from wanflow.schema import Schema
 
 
 class TaskStatus(StrEnum):
@@ -146,7 +148,7 @@ def unknown_status_exhausted(consecutive_unknown: int) -> bool:
 # --- the stored task -----------------------------------------------------------------------
 
 
-class TaskOutput(BaseModel):
+class TaskOutput(Schema):
     """One result of a task."""
 
     type: Literal["video", "image", "text"] = Field(description="What the output is.")
@@ -155,14 +157,14 @@ class TaskOutput(BaseModel):
     expires_at: str | None = Field(default=None, description="When `url` stops working (ISO 8601).")
 
 
-class TaskUsage(BaseModel):
+class TaskUsage(Schema):
     """What the upstream billed for a task."""
 
     cost_usd: Decimal | None = Field(default=None, description="Cost in USD as billed upstream.")
     discount: Decimal | None = Field(default=None, description="Discount amount upstream applied.")
 
 
-class TaskError(BaseModel):
+class TaskError(Schema):
     """Why a task failed, timed out or could not be created."""
 
     code: str = Field(description="Stable wanflow error code.")
@@ -171,14 +173,14 @@ class TaskError(BaseModel):
     retryable: bool = Field(default=False, description="Whether submitting again may succeed.")
 
 
-class UpstreamRef(BaseModel):
+class UpstreamRef(Schema):
     """The upstream task behind a wanflow task."""
 
     task_id: str | None = Field(default=None, description="Upstream task id, once created.")
     status: str | None = Field(default=None, description="Last upstream status word seen.")
 
 
-class Task(BaseModel):
+class Task(Schema):
     """A generation job as wanflow tracks it and returns it to clients."""
 
     id: str = Field(description="wanflow task id.")

@@ -16,11 +16,12 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from wanflow.errors import ErrorItem, InvalidRequest
 from wanflow.images import ImageProblem, check_data_uri_image, is_data_uri
+from wanflow.schema import Schema
 from wanflow.task import Vocabulary
 
 MAX_SEED = 2_147_483_647
@@ -58,7 +59,7 @@ TASKS_ROUTE = Route(
 )
 
 
-class Timing(BaseModel):
+class Timing(Schema):
     """How long a task of this shape takes upstream, in seconds.
 
     `expected_s` drives the polling schedule; `low_s`..`high_s` is the realistic range (the
@@ -87,7 +88,7 @@ class Timing(BaseModel):
 # --- results --------------------------------------------------------------------------------
 
 
-class Notice(BaseModel):
+class Notice(Schema):
     """A warning: something the upstream will silently ignore or truncate."""
 
     code: str = Field(description="Stable warning code.")
@@ -95,7 +96,7 @@ class Notice(BaseModel):
     param: str | None = Field(default=None, description="Dotted path of the field concerned.")
 
 
-class ExpectedOutput(BaseModel):
+class ExpectedOutput(Schema):
     """What the task should produce."""
 
     type: Literal["video", "image", "image+text"] = Field(description="Kind of output.")
@@ -107,7 +108,7 @@ class ExpectedOutput(BaseModel):
     max_images: int | None = Field(default=None, description="Most images the task may return.")
 
 
-class ValidatedRequest(BaseModel):
+class ValidatedRequest(Schema):
     """A request that passed every local rule: what wanflow sends upstream and what it expects."""
 
     model: str = Field(description="Upstream model id.")
@@ -124,7 +125,7 @@ class ValidatedRequest(BaseModel):
 # --- field types with their own rules ------------------------------------------------------
 
 
-class Strict(BaseModel):
+class Strict(Schema):
     """Base of every request schema: JSON types exactly, unknown fields refused."""
 
     model_config = ConfigDict(strict=True, extra="forbid")

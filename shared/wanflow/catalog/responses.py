@@ -12,13 +12,14 @@ import math
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from wanflow.catalog.base import Family, ModelSpec
+from wanflow.schema import Schema
 from wanflow.task import StatusReading, read_status
 
 
-class UpstreamOutput(BaseModel):
+class UpstreamOutput(Schema):
     """One result as the upstream reports it (its link expires after about a day)."""
 
     type: Literal["video", "image", "text"]
@@ -26,7 +27,7 @@ class UpstreamOutput(BaseModel):
     text: str | None = None
 
 
-class UpstreamSnapshot(BaseModel):
+class UpstreamSnapshot(Schema):
     """What one upstream report says about a task."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
