@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sample_images import make_image, to_data_uri
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "requests"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from wanflow.cli import main
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "requests"

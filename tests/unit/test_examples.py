@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from wanflow.catalog import validate
 from wanflow.errors import InvalidRequest
 

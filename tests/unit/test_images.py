@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from sample_images import make_image, to_data_uri
 from wanflow.catalog import validate
 from wanflow.errors import InvalidRequest

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from wanflow.catalog import MODELS, validate
 from wanflow.catalog.wan26 import SIZES
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from wanflow.catalog import get_model
 from wanflow.catalog.responses import read_snapshot, task_id_of
 from wanflow.task import TaskStatus

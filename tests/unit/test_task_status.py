@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
 from wanflow.task import (
     TERMINAL,
     UNKNOWN_STATUS_LIMIT,

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from wanflow.catalog import validate
 from wanflow.errors import InvalidRequest
 
