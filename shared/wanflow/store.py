@@ -1,0 +1,238 @@
+"""Tasks in DynamoDB, with status moves that only go forward.
+
+One table holds everything (see template.yaml): a task is the item `pk=TASK#<id>, sk=TASK`; the
+raw upstream callbacks and other events of a task sit beside it under `sk=EVENT#<event id>`.
+Every status move is a conditional update: the task must be in a status that `allowed_previous`
+permits, so a late or duplicated update can never move a task backwards, and of two writers
+racing to a terminal state exactly one wins. Every write bumps `version`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from pydantic import Field
+
+from wanflow.errors import WanflowError
+from wanflow.schema import Schema
+from wanflow.task import TERMINAL, Task, TaskError, TaskOutput, TaskStatus, TaskUsage, UpstreamRef
+from wanflow.task import allowed_previous as previous_of
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_SERIALIZE = TypeSerializer().serialize
+_DESERIALIZE = TypeDeserializer().deserialize
+_NOT_TERMINAL = tuple(s for s in TaskStatus if s not in TERMINAL)
+
+
+def now_iso() -> str:
+    """The current time as wanflow stores it: ISO 8601, UTC, milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class TaskRecord(Schema):
+    """A task as stored: the public task plus what wanflow needs to run it."""
+
+    id: str
+    tenant: str
+    model: str
+    mode: str
+    status: TaskStatus
+    version: int = 0
+    completion: str = Field(description="callback or poll")
+    request: dict[str, Any] = Field(description="The normalised upstream body.")
+    warnings: list[str] = Field(default_factory=list)
+    expected_s: float
+    deadline_s: float
+    progress: int | None = None
+    upstream_id: str | None = None
+    upstream_status: str | None = None
+    outputs: list[TaskOutput] = Field(default_factory=list)
+    usage: TaskUsage | None = None
+    error: TaskError | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    task_token: str | None = Field(default=None, description="Step Functions token, if waiting.")
+    callback_received: bool = False
+    polls: int = 0
+    unknown_count: int = 0
+    created_at: str
+    updated_at: str
+    completed_at: str | None = None
+
+    def public(self) -> Task:
+        """The task as a client sees it."""
+        return Task(
+            id=self.id,
+            model=self.model,
+            mode=self.mode,
+            status=self.status,
+            progress=self.progress,
+            warnings=self.warnings,
+            completion="callback" if self.completion == "callback" else "poll",
+            upstream=UpstreamRef(task_id=self.upstream_id, status=self.upstream_status),
+            outputs=self.outputs,
+            usage=self.usage,
+            error=self.error,
+            metadata=self.metadata,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            completed_at=self.completed_at,
+        )
+
+
+class TaskNotFound(WanflowError):
+    """No task has that id."""
+
+    code = "task_not_found"
+
+
+class TaskExists(WanflowError):
+    """A task with that id was already created."""
+
+    code = "task_exists"
+
+
+class StaleWrite(WanflowError):
+    """A conditional write lost: the task is not in a status (or version) that allows it.
+
+    `current` is the task as it is now (None if it does not exist), read in the same call.
+    """
+
+    code = "stale_write"
+
+    def __init__(self, message: str, current: TaskRecord | None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+def _to_dynamo(values: Mapping[str, Any]) -> dict[str, Any]:
+    # Floats are not allowed in DynamoDB: a JSON round trip turns every number into a Decimal.
+    plain = json.loads(json.dumps(values, default=str), parse_float=Decimal)
+    return {k: _SERIALIZE(v) for k, v in plain.items() if v is not None}
+
+
+def _from_dynamo(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _DESERIALIZE(v) for k, v in item.items()}
+
+
+def _key(task_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"TASK#{task_id}"}, "sk": {"S": "TASK"}}
+
+
+class TaskStore:
+    """Reads and writes tasks; every status change is conditional and forward-only."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
+        self.table = table_name
+        self.client = client
+
+    def create(self, record: TaskRecord) -> None:
+        """Store a new task; TaskExists if its id is taken."""
+        item = _to_dynamo(record.model_dump(mode="json"))
+        item.update(_key(record.id))
+        item["gsi1pk"] = {"S": f"TENANT#{record.tenant}"}
+        item["gsi1sk"] = {"S": f"{record.created_at}#{record.id}"}
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if _conditional(exc):
+                raise TaskExists(f"task {record.id} already exists") from None
+            raise
+
+    def get(self, task_id: str) -> TaskRecord:
+        """The task, read consistently; TaskNotFound if there is none."""
+        got = self.client.get_item(TableName=self.table, Key=_key(task_id), ConsistentRead=True)
+        if "Item" not in got:
+            raise TaskNotFound(f"no task {task_id}")
+        return TaskRecord.model_validate(_from_dynamo(got["Item"]))
+
+    def advance(
+        self, task_id: str, target: TaskStatus, changes: Mapping[str, Any] | None = None
+    ) -> TaskRecord:
+        """Move a task forward to `target`, writing `changes` with it, in one conditional update.
+
+        Raises StaleWrite (with the current task) when the task's status does not allow the move:
+        a duplicate or late update, or another writer that won the race to a terminal state.
+        """
+        fields = dict(changes or {})
+        fields["status"] = target.value
+        if target in TERMINAL:
+            fields.setdefault("completed_at", now_iso())
+        allowed = sorted(s.value for s in previous_of(target))
+        return self._update(task_id, fields, allowed, f"move to {target.value}")
+
+    def patch(self, task_id: str, changes: Mapping[str, Any]) -> TaskRecord:
+        """Write fields other than the status of a task that is not terminal yet.
+
+        Raises StaleWrite once the task is terminal: nothing changes a finished task.
+        """
+        if "status" in changes:
+            raise ValueError("use advance() to change a status")
+        return self._update(task_id, changes, [s.value for s in _NOT_TERMINAL], "update")
+
+    def _update(
+        self, task_id: str, changes: Mapping[str, Any], statuses: list[str], what: str
+    ) -> TaskRecord:
+        fields = {**changes, "updated_at": now_iso()}
+        values = _to_dynamo(fields)
+        names = {"#status": "status", "#version": "version"}
+        expr_values: dict[str, Any] = {":one": {"N": "1"}}
+        sets, removes = ["#version = #version + :one"], []
+        for i, name in enumerate(fields):
+            names[f"#f{i}"] = name
+            if name in values:
+                sets.append(f"#f{i} = :v{i}")
+                expr_values[f":v{i}"] = values[name]
+            else:  # None clears the attribute
+                removes.append(f"#f{i}")
+        expr_values.update({f":s{i}": {"S": s} for i, s in enumerate(statuses)})
+        update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        in_list = ", ".join(f":s{i}" for i in range(len(statuses)))
+        try:
+            done = self.client.update_item(
+                TableName=self.table,
+                Key=_key(task_id),
+                UpdateExpression=update,
+                ConditionExpression=f"attribute_exists(pk) AND #status IN ({in_list})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=expr_values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _conditional(exc):
+                raise
+            old = cast("dict[str, Any] | None", exc.response.get("Item"))
+            current = TaskRecord.model_validate(_from_dynamo(old)) if old else None
+            state = current.status.value if current else "missing"
+            raise StaleWrite(f"cannot {what} task {task_id}: it is {state}", current) from None
+        return TaskRecord.model_validate(_from_dynamo(done["Attributes"]))
+
+    def record_event(self, task_id: str, event_id: str, kind: str, body: Any) -> bool:
+        """Keep a raw event (an upstream callback) once; False if that event id was seen before."""
+        item = _to_dynamo({"kind": kind, "body": json.dumps(body), "at": now_iso()})
+        item.update({"pk": {"S": f"TASK#{task_id}"}, "sk": {"S": f"EVENT#{event_id}"}})
+        try:
+            self.client.put_item(
+                TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as exc:
+            if _conditional(exc):
+                return False
+            raise
+        return True
+
+
+def _conditional(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
