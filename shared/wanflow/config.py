@@ -1,0 +1,63 @@
+"""Configuration from the environment, read once and checked: a missing name fails fast."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from wanflow.errors import WanflowError
+
+
+class ConfigError(WanflowError):
+    """A required setting is missing or malformed."""
+
+    code = "config_error"
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is required and is not set")
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting a wanflow function may need; resource names never have defaults."""
+
+    table_name: str
+    bucket_name: str
+    upstream_base_url: str
+    upstream_key_secret_arn: str
+    callback_secret_arn: str
+    callback_base_url: str
+    state_machine_arn: str
+    time_scale: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Read the settings template.yaml gives every function."""
+        env = os.environ if env is None else env
+        raw_scale = env.get("TIME_SCALE", "1")
+        try:
+            time_scale = float(raw_scale)
+        except ValueError:
+            raise ConfigError(f"TIME_SCALE must be a number, not {raw_scale!r}") from None
+        if not time_scale > 0:
+            raise ConfigError("TIME_SCALE must be greater than 0")
+        return cls(
+            table_name=_required(env, "TABLE_NAME"),
+            bucket_name=_required(env, "BUCKET_NAME"),
+            upstream_base_url=_required(env, "UPSTREAM_BASE_URL"),
+            upstream_key_secret_arn=_required(env, "UPSTREAM_KEY_SECRET_ARN"),
+            callback_secret_arn=_required(env, "CALLBACK_SECRET_ARN"),
+            callback_base_url=env.get("CALLBACK_BASE_URL", "").strip().rstrip("/"),
+            # Only submit starts executions; the others never read it.
+            state_machine_arn=env.get("STATE_MACHINE_ARN", "").strip(),
+            time_scale=time_scale,
+        )
+
+    def scaled(self, seconds: float) -> int:
+        """Upstream seconds as whole seconds of this deployment's clock (Wait states take ints)."""
+        return max(0, round(seconds * self.time_scale))

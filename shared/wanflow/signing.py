@@ -1,0 +1,41 @@
+"""Signatures of the callback URLs wanflow hands the upstream.
+
+The upstream cannot sign its callbacks, so the URL carries the proof: `sig` is an HMAC-SHA256 of
+the task id under a secret only wanflow knows. Verification is constant-time and fails closed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from urllib.parse import quote
+
+from wanflow.catalog.base import MAX_CALLBACK_URL
+
+
+def sign(task_id: str, secret: str) -> str:
+    """The signature of a task id: URL-safe base64 of HMAC-SHA256, without padding."""
+    digest = hmac.new(secret.encode(), task_id.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def verify(task_id: str, signature: str | None, secret: str) -> bool:
+    """Whether `signature` was made for `task_id` with `secret`; False for anything malformed."""
+    if not signature or not secret:
+        return False
+    return hmac.compare_digest(sign(task_id, secret), signature)
+
+
+def callback_url(base_url: str, task_id: str, secret: str) -> str | None:
+    """The signed callback URL of a task, or None when it cannot be used upstream.
+
+    The upstream accepts only HTTPS URLs of at most 2048 characters; anything else means the
+    task is polled instead.
+    """
+    if not base_url.lower().startswith("https://"):
+        return None
+    url = (
+        f"{base_url.rstrip('/')}/v1/callbacks/{quote(task_id, safe='')}?sig={sign(task_id, secret)}"
+    )
+    return url if len(url) <= MAX_CALLBACK_URL else None
