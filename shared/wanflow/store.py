@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any, cast
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import Field
+from pydantic_core import to_jsonable_python
 
+from wanflow.catalog.base import Timing
 from wanflow.errors import WanflowError
 from wanflow.schema import Schema
 from wanflow.task import TERMINAL, Task, TaskError, TaskOutput, TaskStatus, TaskUsage, UpstreamRef
@@ -49,8 +51,7 @@ class TaskRecord(Schema):
     completion: str = Field(description="callback or poll")
     request: dict[str, Any] = Field(description="The normalised upstream body.")
     warnings: list[str] = Field(default_factory=list)
-    expected_s: float
-    deadline_s: float
+    timing: Timing = Field(description="The model's timing for this request (upstream seconds).")
     progress: int | None = None
     upstream_id: str | None = None
     upstream_status: str | None = None
@@ -113,8 +114,9 @@ class StaleWrite(WanflowError):
 
 
 def _to_dynamo(values: Mapping[str, Any]) -> dict[str, Any]:
-    # Floats are not allowed in DynamoDB: a JSON round trip turns every number into a Decimal.
-    plain = json.loads(json.dumps(values, default=str), parse_float=Decimal)
+    # Pydantic models become plain JSON values; floats are not allowed in DynamoDB, so a JSON
+    # round trip turns every number into a Decimal.
+    plain = json.loads(json.dumps(to_jsonable_python(values)), parse_float=Decimal)
     return {k: _SERIALIZE(v) for k, v in plain.items() if v is not None}
 
 

@@ -153,6 +153,7 @@ class TaskOutput(Schema):
 
     type: Literal["video", "image", "text"] = Field(description="What the output is.")
     url: str | None = Field(default=None, description="Where to fetch it (short-lived).")
+    key: str | None = Field(default=None, description="S3 key of wanflow's copy.")
     text: str | None = Field(default=None, description="Text content (interleaved image output).")
     expires_at: str | None = Field(default=None, description="When `url` stops working (ISO 8601).")
 

@@ -1,0 +1,310 @@
+"""The steps of a task's life after submit, as the state machine runs them.
+
+Each step reads the task from the store, talks to the upstream when it must, and writes through
+the store's forward-only moves, so a step that runs twice (a Retry, a duplicated callback, two
+executions) changes nothing the second time. Names of the exceptions raised here are what the
+state machine's `Retry` clauses match.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from wanflow.catalog import get_model
+from wanflow.catalog.responses import UpstreamOutput, UpstreamSnapshot
+from wanflow.config import Config
+from wanflow.errors import WanflowError
+from wanflow.schedule import next_poll
+from wanflow.store import StaleWrite, TaskRecord, TaskStore
+from wanflow.task import (
+    TERMINAL,
+    TaskError,
+    TaskOutput,
+    TaskStatus,
+    TaskUsage,
+    unknown_status_exhausted,
+)
+from wanflow.upstream import CancelNotSupported, UpstreamClient, UpstreamError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
+
+logger = logging.getLogger(__name__)
+
+#: Largest output copied, by kind; anything bigger is refused rather than half-stored.
+MAX_OUTPUT_BYTES = {"video": 512 * 1024 * 1024, "image": 50 * 1024 * 1024}
+_EXTENSIONS = {
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/bmp": "bmp",
+}
+_DOWNLOAD_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=10.0, pool=5.0)
+
+
+class TransientCopyError(WanflowError):
+    """Copying an output failed in a way a retry may fix (5xx, 429, a broken transfer)."""
+
+    code = "result_copy_failed"
+
+
+class ResultUnavailable(WanflowError):
+    """An output cannot be copied, ever: its link expired, or it is not what it claims."""
+
+    code = "result_unavailable"
+
+
+def utc_now() -> datetime:
+    """The current time, UTC."""
+    return datetime.now(UTC)
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass
+class Lifecycle:
+    """The lifecycle steps, with their collaborators passed in."""
+
+    config: Config
+    store: TaskStore
+    upstream: UpstreamClient
+    s3: S3Client
+    sfn: SFNClient
+    downloads: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=_DOWNLOAD_TIMEOUT))
+    now: Callable[[], datetime] = utc_now
+
+    # --- callback models ---------------------------------------------------------------------
+
+    def await_callback(self, task_id: str, token: str) -> None:
+        """Keep the execution's task token on the task, for the webhook receiver to send back.
+
+        If the callback already came (or the task already ended), resumes the execution at once:
+        whichever of this step and the receiver writes second sees the other's write.
+        """
+        try:
+            record = self.store.patch(task_id, {"task_token": token})
+        except StaleWrite:  # terminal already
+            self._resume(token)
+            return
+        if record.callback_received:
+            self._resume(token)
+
+    def _resume(self, token: str) -> None:
+        try:
+            self.sfn.send_task_success(taskToken=token, output='{"via": "callback"}')
+        except self.sfn.exceptions.InvalidToken:
+            logger.info("task token already used")
+        except self.sfn.exceptions.TaskTimedOut:
+            logger.info("task token timed out; polling took over")
+
+    # --- polling -------------------------------------------------------------------------------
+
+    def elapsed_s(self, record: TaskRecord) -> float:
+        """Upstream seconds since the task was created (this deployment's clock, unscaled)."""
+        real = (self.now() - _parse_time(record.created_at)).total_seconds()
+        return real / self.config.time_scale
+
+    def check(self, task_id: str) -> dict[str, Any]:
+        """Read the upstream status once, record it, and say what the state machine does next.
+
+        Returns `{"next": "finalize" | "time_out" | "wait", "wait_s": int}`.
+        """
+        record = self.store.get(task_id)
+        if record.status in TERMINAL or record.upstream_id is None:
+            return {"next": "finalize", "wait_s": 0}
+        snapshot = self.upstream.status(record.model, record.upstream_id)
+        reading = snapshot.reading
+        polls = record.polls + 1
+        if reading.status is None:
+            unknown = record.unknown_count + 1
+            record = self._try_patch(
+                task_id,
+                {"polls": polls, "unknown_count": unknown, "upstream_status": snapshot.raw_status},
+            )
+            if unknown_status_exhausted(unknown):
+                return {"next": "finalize", "wait_s": 0}
+        elif reading.status in TERMINAL:
+            return {"next": "finalize", "wait_s": 0}
+        else:
+            record = self._note_progress(record, snapshot, polls)
+        decision = next_poll(record.timing, self.elapsed_s(record), record.progress, polls)
+        if decision.give_up:
+            return {"next": "time_out", "wait_s": 0}
+        return {"next": "wait", "wait_s": self.config.scaled(decision.wait_s)}
+
+    def _note_progress(self, record: TaskRecord, snap: UpstreamSnapshot, polls: int) -> TaskRecord:
+        changes: dict[str, Any] = {
+            "polls": polls,
+            "unknown_count": 0,
+            "upstream_status": snap.raw_status,
+        }
+        if snap.progress is not None:
+            changes["progress"] = max(snap.progress, record.progress or 0)
+        target = snap.reading.status
+        if target is TaskStatus.RUNNING and record.status is not TaskStatus.RUNNING:
+            try:
+                return self.store.advance(record.id, target, changes)
+            except StaleWrite as lost:
+                if lost.current is None or lost.current.status in TERMINAL:
+                    return lost.current or record
+        return self._try_patch(record.id, changes) or record
+
+    def _try_patch(self, task_id: str, changes: dict[str, Any]) -> TaskRecord:
+        try:
+            return self.store.patch(task_id, changes)
+        except StaleWrite as lost:  # finished meanwhile; keep what is there
+            return lost.current if lost.current is not None else self.store.get(task_id)
+
+    # --- the end -------------------------------------------------------------------------------
+
+    def finalize(self, task_id: str) -> dict[str, Any]:
+        """Re-read the upstream and write the terminal state, copying every output to S3 first.
+
+        Returns `{"status": <normalised status>}`; `running` (or `queued`) means the upstream is
+        not done after all (a callback is only a hint), and the state machine goes back to
+        polling. Idempotent: a terminal task is returned as it is.
+        """
+        record = self.store.get(task_id)
+        if record.status in TERMINAL or record.upstream_id is None:
+            return {"status": record.status.value}
+        snapshot = self.upstream.status(record.model, record.upstream_id)
+        status = snapshot.reading.status
+        usage = TaskUsage(cost_usd=snapshot.cost_usd, discount=snapshot.discount)
+        if status is TaskStatus.SUCCEEDED:
+            return self._succeed(record, snapshot, usage)
+        if status is TaskStatus.FAILED:
+            error = TaskError(
+                code="upstream_failed",
+                message=snapshot.error_message or "the upstream reported the task as failed",
+                upstream_code=snapshot.error_code,
+                retryable=True,
+            )
+            return self._end(record, TaskStatus.FAILED, {"error": error, "usage": usage})
+        if status is TaskStatus.CANCELED:
+            return self._end(record, TaskStatus.CANCELED, {"usage": usage})
+        if status is None and unknown_status_exhausted(record.unknown_count):
+            error = TaskError(
+                code=snapshot.reading.problem or "upstream_unknown_status",
+                message=f"the upstream kept reporting an unusable status ({snapshot.raw_status!r})",
+            )
+            return self._end(record, TaskStatus.FAILED, {"error": error})
+        return {"status": record.status.value}
+
+    def _succeed(
+        self, record: TaskRecord, snapshot: UpstreamSnapshot, usage: TaskUsage
+    ) -> dict[str, Any]:
+        copied: list[TaskOutput] = []
+        try:
+            for index, output in enumerate(snapshot.outputs):
+                copied.append(self._copy(record, index, output))
+        except ResultUnavailable as exc:
+            self._discard(copied)
+            error = TaskError(code=exc.code, message=exc.message, retryable=True)
+            return self._end(record, TaskStatus.FAILED, {"error": error, "usage": usage})
+        changes = {"outputs": copied, "usage": usage, "progress": 100}
+        return self._end(record, TaskStatus.SUCCEEDED, changes)
+
+    def _end(
+        self, record: TaskRecord, status: TaskStatus, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        fields: dict[str, Any] = {**changes, "task_token": None}
+        try:
+            done = self.store.advance(record.id, status, fields)
+        except StaleWrite as lost:  # another writer ended it first: theirs stands
+            current = lost.current
+            return {"status": (current.status if current else status).value}
+        logger.info("task ended", extra={"task_id": record.id, "status": done.status.value})
+        return {"status": done.status.value}
+
+    def _copy(self, record: TaskRecord, index: int, output: UpstreamOutput) -> TaskOutput:
+        if output.type == "text":
+            return TaskOutput(type="text", text=output.text)
+        assert output.url is not None
+        try:
+            with self.downloads.stream("GET", output.url) as response:
+                return self._store_stream(record, index, output, response)
+        except httpx.HTTPError as exc:
+            raise TransientCopyError(f"output {index}: transfer failed: {exc}") from exc
+
+    def _store_stream(
+        self, record: TaskRecord, index: int, output: UpstreamOutput, response: httpx.Response
+    ) -> TaskOutput:
+        code = response.status_code
+        if code == 429 or code >= 500:
+            raise TransientCopyError(f"output {index}: the result link answered HTTP {code}")
+        if code != 200:
+            raise ResultUnavailable(
+                f"output {index}: the result link answered HTTP {code} (expired or gone)"
+            )
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not content_type.startswith(f"{output.type}/"):
+            raise ResultUnavailable(
+                f"output {index}: expected a {output.type}, the link served {content_type!r}"
+            )
+        cap = MAX_OUTPUT_BYTES[output.type]
+        key = (
+            f"results/{record.tenant}/{record.id}/{index}."
+            f"{_EXTENSIONS.get(content_type, output.type)}"
+        )
+        with tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024) as spool:
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    raise ResultUnavailable(f"output {index}: larger than {cap} bytes")
+                spool.write(chunk)
+            spool.seek(0)
+            self.s3.upload_fileobj(
+                spool, self.config.bucket_name, key, ExtraArgs={"ContentType": content_type}
+            )
+        return TaskOutput(type=output.type, key=key)
+
+    def _discard(self, copied: list[TaskOutput]) -> None:
+        for output in copied:
+            if output.key:
+                self.s3.delete_object(Bucket=self.config.bucket_name, Key=output.key)
+
+    def time_out(self, task_id: str) -> dict[str, Any]:
+        """Past the deadline: cancel upstream where the model allows, record timed_out."""
+        record = self.store.get(task_id)
+        if record.status in TERMINAL:
+            return {"status": record.status.value}
+        if record.upstream_id is not None:
+            try:
+                self.upstream.cancel(record.model, record.upstream_id)
+            except CancelNotSupported:
+                pass
+            except UpstreamError as exc:
+                logger.warning("cancel failed", extra={"task_id": task_id, "error": str(exc)})
+        limit = round(record.timing.deadline_s)
+        error = TaskError(
+            code="timed_out",
+            message=f"{get_model(record.model).id} did not finish within {limit} s",
+            retryable=True,
+        )
+        return self._end(record, TaskStatus.TIMED_OUT, {"error": error})
+
+    def record_failure(self, task_id: str, failure: Any) -> dict[str, Any]:
+        """A step failed for good: write the failure on the task so nothing is silently lost."""
+        record = self.store.get(task_id)
+        if record.status in TERMINAL:
+            return {"status": record.status.value}
+        failure = failure if isinstance(failure, dict) else {}
+        error = TaskError(
+            code="lifecycle_failed",
+            message=f"{failure.get('Error', 'error')}: {failure.get('Cause', '')}"[:1000],
+            retryable=True,
+        )
+        return self._end(record, TaskStatus.FAILED, {"error": error})
