@@ -50,6 +50,7 @@ class TaskRecord(Schema):
     version: int = 0
     completion: str = Field(description="callback or poll")
     request: dict[str, Any] = Field(description="The normalised upstream body.")
+    request_hash: str = Field(default="", description="SHA-256 of the submitted body.")
     warnings: list[str] = Field(default_factory=list)
     timing: Timing = Field(description="The model's timing for this request (upstream seconds).")
     progress: int | None = None

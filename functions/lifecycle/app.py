@@ -1,0 +1,32 @@
+"""The state machine's Lambda steps: one function, dispatched on `step`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from wanflow import runtime
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Run one step for one task; exceptions propagate so the state machine's Retry sees them."""
+    step, task_id = event["step"], event["task_id"]
+    logger.append_keys(task_id=task_id, step=step)
+    steps = runtime.lifecycle()
+    if step == "await_callback":
+        steps.await_callback(task_id, event["token"])
+        return {}
+    if step == "check":
+        return steps.check(task_id)
+    if step == "finalize":
+        return steps.finalize(task_id)
+    if step == "time_out":
+        return steps.time_out(task_id)
+    if step == "record_failure":
+        return steps.record_failure(task_id, event.get("error"))
+    raise ValueError(f"unknown lifecycle step {step!r}")

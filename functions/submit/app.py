@@ -1,0 +1,60 @@
+"""POST /v1/tasks: validate a request, create the upstream task, start following it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from wanflow import runtime
+from wanflow.errors import WanflowError
+from wanflow.http import error_body, to_http
+
+logger = Logger()
+app = APIGatewayRestResolver()
+
+
+def _json(status: int, body: dict[str, Any]) -> Response[str]:
+    return Response(status, "application/json", json.dumps(body))
+
+
+def _public_base_url() -> str | None:
+    """Our own API's URL as the caller reached it (the upstream calls back there)."""
+    ctx = app.current_event.request_context
+    if not ctx.domain_name or not ctx.stage:
+        return None
+    return f"https://{ctx.domain_name}/{ctx.stage}"
+
+
+@app.post("/v1/tasks")
+def submit() -> Response[str]:
+    """Submit one generation task."""
+    try:
+        body = json.loads(app.current_event.body or "")
+    except ValueError:
+        return _json(
+            400, error_body("invalid_json", "the body must be JSON", "invalid_request_error")
+        )
+    authorizer = app.current_event.request_context.authorizer
+    tenant = str((authorizer.raw_event if authorizer else {}).get("tenant") or "default")
+    key = app.current_event.headers.get("Idempotency-Key") or app.current_event.headers.get(
+        "idempotency-key"
+    )
+    try:
+        task, created = runtime.submitter().submit(
+            tenant, body, idempotency_key=key, public_base_url=_public_base_url()
+        )
+    except WanflowError as exc:
+        return _json(*to_http(exc))
+    logger.append_keys(task_id=task.id)
+    logger.info("task submitted", created=created, model=task.model, status=task.status.value)
+    return _json(202, task.public().model_dump(mode="json"))
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point."""
+    return app.resolve(event, context)

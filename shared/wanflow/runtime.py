@@ -1,0 +1,119 @@
+"""Production wiring: each collaborator built once per Lambda container, on first use.
+
+Nothing here runs at import. boto3 reads `AWS_ENDPOINT_URL` like any AWS SDK, which is how the
+local stack points every client at moto.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from wanflow.config import Config
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+    from wanflow.callbacks import CallbackReceiver
+    from wanflow.lifecycle import Lifecycle
+    from wanflow.store import TaskStore
+    from wanflow.submission import Submitter
+    from wanflow.upstream import UpstreamClient
+
+
+@cache
+def config() -> Config:
+    """Settings from the environment (fails fast when one is missing)."""
+    return Config.from_env()
+
+
+@cache
+def session() -> boto3.Session:
+    """One boto3 session for every client (each new session costs cold-start time)."""
+    import boto3
+
+    return boto3.Session()
+
+
+def _client(name: str) -> Any:
+    return session().client(name)  # type: ignore[call-overload]
+
+
+@cache
+def dynamodb() -> DynamoDBClient:
+    """The DynamoDB client."""
+    client: DynamoDBClient = _client("dynamodb")
+    return client
+
+
+@cache
+def s3() -> S3Client:
+    """The S3 client."""
+    client: S3Client = _client("s3")
+    return client
+
+
+@cache
+def sfn() -> SFNClient:
+    """The Step Functions client."""
+    client: SFNClient = _client("stepfunctions")
+    return client
+
+
+@cache
+def secrets() -> SecretsManagerClient:
+    """The Secrets Manager client."""
+    client: SecretsManagerClient = _client("secretsmanager")
+    return client
+
+
+@cache
+def secret(arn: str) -> str:
+    """A secret's value, read once per container."""
+    return secrets().get_secret_value(SecretId=arn)["SecretString"]
+
+
+@cache
+def store() -> TaskStore:
+    """The task store."""
+    from wanflow.store import TaskStore
+
+    return TaskStore(config().table_name, dynamodb())
+
+
+@cache
+def upstream() -> UpstreamClient:
+    """The upstream client, with its key from Secrets Manager."""
+    from wanflow.upstream import UpstreamClient
+
+    cfg = config()
+    return UpstreamClient(cfg.upstream_base_url, secret(cfg.upstream_key_secret_arn))
+
+
+@cache
+def lifecycle() -> Lifecycle:
+    """The lifecycle steps."""
+    from wanflow.lifecycle import Lifecycle
+
+    return Lifecycle(config(), store(), upstream(), s3(), sfn())
+
+
+@cache
+def submitter() -> Submitter:
+    """The submit logic."""
+    from wanflow.submission import Submitter
+
+    cfg = config()
+    return Submitter(cfg, store(), upstream(), sfn(), secret(cfg.callback_secret_arn))
+
+
+@cache
+def callback_receiver() -> CallbackReceiver:
+    """The upstream callback receiver."""
+    from wanflow.callbacks import CallbackReceiver
+
+    return CallbackReceiver(store(), sfn(), secret(config().callback_secret_arn))

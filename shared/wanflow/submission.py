@@ -1,0 +1,196 @@
+"""Submitting a task: validate, record, create upstream, start following it.
+
+The order is what makes a task impossible to lose or to pay for twice:
+1. validate against the catalog (nothing is spent on a bad request);
+2. put the task (`accepted`) with a conditional write, so of two identical requests with the
+   same idempotency key only one goes on;
+3. create the upstream task (only the writer of step 2 does), passing our signed callback URL
+   to a model that takes one;
+4. move the task to `queued` with the upstream id;
+5. start the execution named by the task id (starting it twice is harmless).
+A failure at 3 is written on the task (failed, retryable or not); a replay of the same request
+finishes steps 4–5 if an earlier attempt stopped between them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from wanflow.catalog import ValidatedRequest, validate
+from wanflow.config import Config
+from wanflow.errors import WanflowError
+from wanflow.schedule import callback_wait_s, next_poll
+from wanflow.signing import callback_url
+from wanflow.store import TaskExists, TaskRecord, TaskStore, now_iso
+from wanflow.task import TaskError, TaskStatus
+from wanflow.upstream import (
+    CreateOutcomeUnknown,
+    UpstreamClient,
+    UpstreamRejected,
+    UpstreamThrottled,
+    UpstreamUnavailable,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+logger = logging.getLogger(__name__)
+
+
+class IdempotencyConflict(WanflowError):
+    """The idempotency key was used before with a different request."""
+
+    code = "idempotency_key_reused"
+
+
+class UpstreamRefused(WanflowError):
+    """The upstream rejected the request; the task is recorded as failed."""
+
+    code = "upstream_rejected"
+
+    def __init__(self, message: str, task: TaskRecord, upstream_code: str | None) -> None:
+        super().__init__(message)
+        self.task = task
+        self.upstream_code = upstream_code
+
+
+class UpstreamDown(WanflowError):
+    """The upstream could not take the task now; it is recorded as failed and retryable."""
+
+    code = "upstream_unavailable"
+
+    def __init__(self, message: str, task: TaskRecord) -> None:
+        super().__init__(message)
+        self.task = task
+
+
+def _request_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def task_id_for(tenant: str, idempotency_key: str | None) -> str:
+    """A new random task id, or the one an idempotency key always maps to for its tenant."""
+    if idempotency_key is None:
+        return "tsk_" + uuid.uuid4().hex
+    digest = hashlib.sha256(f"{tenant}\0{idempotency_key}".encode()).hexdigest()
+    return "tsk_" + digest[:32]
+
+
+@dataclass
+class Submitter:
+    """Submits tasks; collaborators are passed in."""
+
+    config: Config
+    store: TaskStore
+    upstream: UpstreamClient
+    sfn: SFNClient
+    callback_secret: str
+    new_task_id: Callable[[str, str | None], str] = field(default=task_id_for)
+
+    def submit(
+        self,
+        tenant: str,
+        body: Any,
+        *,
+        idempotency_key: str | None = None,
+        public_base_url: str | None = None,
+    ) -> tuple[TaskRecord, bool]:
+        """Submit a request; returns the task and whether this call created it.
+
+        Raises InvalidRequest (nothing recorded), IdempotencyConflict, UpstreamRefused or
+        UpstreamDown (the task is recorded as failed in both).
+        """
+        validated = validate(body)
+        task_id = self.new_task_id(tenant, idempotency_key)
+        base = public_base_url or self.config.callback_base_url
+        hook = None
+        if validated.accepts_callback and base:
+            hook = callback_url(base, task_id, self.callback_secret)
+        record = self._new_record(task_id, tenant, validated, body, hook is not None)
+        try:
+            self.store.create(record)
+        except TaskExists:
+            return self._replay(task_id, body), False
+        record = self._create_upstream(record, validated, hook)
+        self._start(record)
+        return record, True
+
+    def _new_record(
+        self, task_id: str, tenant: str, validated: ValidatedRequest, body: Any, callback: bool
+    ) -> TaskRecord:
+        now = now_iso()
+        return TaskRecord(
+            id=task_id,
+            tenant=tenant,
+            model=validated.model,
+            mode=validated.mode,
+            status=TaskStatus.ACCEPTED,
+            completion="callback" if callback else "poll",
+            request=validated.request,
+            request_hash=_request_hash(body),
+            warnings=[w.message for w in validated.warnings],
+            timing=validated.timing,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _replay(self, task_id: str, body: Any) -> TaskRecord:
+        existing = self.store.get(task_id)
+        if existing.request_hash != _request_hash(body):
+            raise IdempotencyConflict(
+                "this Idempotency-Key was already used with a different request body"
+            )
+        if existing.status is TaskStatus.QUEUED:
+            self._start(existing)  # an earlier attempt may have stopped before starting it
+        return existing
+
+    def _create_upstream(
+        self, record: TaskRecord, validated: ValidatedRequest, hook: str | None
+    ) -> TaskRecord:
+        try:
+            created = self.upstream.create(validated, hook)
+        except UpstreamRejected as exc:
+            failed = self._fail(record, "upstream_rejected", exc.message, exc.upstream_code, False)
+            raise UpstreamRefused(exc.message, failed, exc.upstream_code) from exc
+        except (UpstreamUnavailable, UpstreamThrottled) as exc:
+            failed = self._fail(record, exc.code, exc.message, None, True)
+            raise UpstreamDown(exc.message, failed) from exc
+        except CreateOutcomeUnknown as exc:
+            # The upstream may have created (and will bill) the task: never create it again.
+            message = f"{exc.message}; not retried, to avoid paying twice"
+            failed = self._fail(record, exc.code, message, None, False)
+            raise UpstreamDown(message, failed) from exc
+        return self.store.advance(
+            record.id,
+            TaskStatus.QUEUED,
+            {"upstream_id": created.task_id, "upstream_status": created.snapshot.raw_status},
+        )
+
+    def _fail(
+        self, record: TaskRecord, code: str, message: str, upstream: str | None, retry: bool
+    ) -> TaskRecord:
+        error = TaskError(code=code, message=message, upstream_code=upstream, retryable=retry)
+        return self.store.advance(record.id, TaskStatus.FAILED, {"error": error})
+
+    def _start(self, record: TaskRecord) -> None:
+        timing = record.timing
+        execution_input = {
+            "task_id": record.id,
+            "completion": record.completion,
+            "first_wait_s": self.config.scaled(next_poll(timing, 0, None, 0).wait_s),
+            "callback_timeout_s": max(1, self.config.scaled(callback_wait_s(timing))),
+        }
+        try:
+            self.sfn.start_execution(
+                stateMachineArn=self.config.state_machine_arn,
+                name=record.id,
+                input=json.dumps(execution_input),
+            )
+        except self.sfn.exceptions.ExecutionAlreadyExists:
+            logger.info("execution already started", extra={"task_id": record.id})
