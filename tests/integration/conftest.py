@@ -1,0 +1,47 @@
+"""Fixtures of the integration tests: the simulator, a client on it, callback receivers."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+
+import pytest
+from simkit import TIME_SCALE, Naps, Receiver
+
+from wanflow.upstream import RetryPolicy, UpstreamClient
+from wanflow_local.simulator import DEFAULT_API_KEY, Simulator
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    """A running simulator at TIME_SCALE, seeded, calling plain-HTTP callbacks on loopback."""
+    with Simulator(time_scale=TIME_SCALE, seed=7, allow_http_callbacks=True) as running:
+        yield running
+
+
+@pytest.fixture
+def naps() -> Naps:
+    return Naps()
+
+
+@pytest.fixture
+def client(sim: Simulator, naps: Naps) -> Iterator[UpstreamClient]:
+    """The upstream client on the simulator; its retries do not really sleep."""
+    with UpstreamClient(
+        sim.url, DEFAULT_API_KEY, sleep=naps, rng=random.Random(3), retry=RetryPolicy()
+    ) as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def receivers() -> Iterator[Callable[..., Receiver]]:
+    """A factory of callback receivers, all closed after the test."""
+    made: list[Receiver] = []
+
+    def make(answers: Sequence[int] = (200,), stalls: Sequence[float] = ()) -> Receiver:
+        made.append(Receiver(answers, stalls))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()
