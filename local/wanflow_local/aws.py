@@ -1,0 +1,516 @@
+"""moto in server mode inside this process, with Lambda functions that run our Python handlers.
+
+`LocalAws` starts moto's `ThreadedMotoServer` on 127.0.0.1, turns on moto's real execution of
+state machines, and hands out boto3 clients with dummy credentials. Lambda functions created in
+that moto run registered Python callables in-process (`register_handler`), whether invoked with
+`lambda.invoke` or from a state machine Task (`lambda:invoke`, `lambda:invoke.waitForTaskToken`).
+A handler that raises gives what real Lambda gives (FunctionError "Unhandled" and the
+`{errorType, errorMessage, stackTrace}` payload), so `Retry`/`Catch` on the exception class name
+behave as on AWS.
+
+moto keeps its state, its configuration and its server port in process-wide globals, so only one
+`LocalAws` runs per process at a time; `stop()` puts back everything `start()` changed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Literal, Self, overload
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_stepfunctions.type_defs import (
+        DescribeExecutionOutputTypeDef,
+        HistoryEventTypeDef,
+    )
+
+logger = logging.getLogger(__name__)
+
+ACCOUNT_ID: Final = "123456789012"
+"""moto's default account: every ARN it makes (and every ARN a state machine sees) uses it."""
+DEFAULT_REGION: Final = "us-east-1"
+DUMMY_CREDENTIAL: Final = "testing"
+
+Handler = Callable[[Any, "LambdaContext"], Any]
+"""A Lambda entry point: `handler(event, context)` returning something JSON-serialisable."""
+
+TERMINAL_STATUSES: Final = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+_QUIETED_LOGGERS: Final = {
+    "werkzeug": logging.WARNING,
+    "moto.stepfunctions.parser.asl.component": logging.CRITICAL,
+}
+
+# Environment variables that would send boto3 elsewhere than this moto, or fail on a missing
+# profile; start() removes them and stop() puts them back.
+_ENV_REMOVED: Final = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The subset of the Lambda context object that handlers and Powertools read."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline: float = field(repr=False)
+    """time.monotonic() at which real Lambda would stop the function."""
+    identity: None = None
+    client_context: None = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the function's configured timeout (never negative)."""
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+# --- The Lambda hook -------------------------------------------------------------------------
+#
+# Without Docker, moto uses `LambdaSimpleBackend`, whose `invoke` only echoes the payload. Every
+# synchronous path goes through that one method: the Lambda API (`lambda.invoke`), the state
+# machine executor (which calls the Lambda API of this same server over HTTP, from its worker
+# thread) and moto's SQS event source mappings. So the whole patch is: replace that method with
+# `_invoke`, which runs the registered handler and falls back to moto's echo for any other
+# function. It runs in a werkzeug request thread, so a handler may itself call this moto over
+# HTTP (the server is threaded) without deadlocking.
+
+_handlers: dict[str, Handler] = {}
+_handlers_lock = threading.Lock()
+_original_invoke: Callable[..., str | bytes | None] | None = None
+
+
+def _install_hook() -> None:
+    """Route LambdaSimpleBackend.invoke through `_invoke` (idempotent)."""
+    global _original_invoke  # noqa: PLW0603 -- the patch is process-wide by nature
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    if _original_invoke is not None:
+        return
+    _original_invoke = LambdaSimpleBackend.invoke
+    # setattr: mypy rightly refuses assigning to a method; this is the one monkey-patch.
+    setattr(LambdaSimpleBackend, "invoke", _invoke)  # noqa: B010
+
+
+def _remove_hook() -> None:
+    """Put moto's own LambdaSimpleBackend.invoke back (idempotent)."""
+    global _original_invoke  # noqa: PLW0603
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    if _original_invoke is None:
+        return
+    setattr(LambdaSimpleBackend, "invoke", _original_invoke)  # noqa: B010
+    _original_invoke = None
+
+
+def _invoke(  # noqa: PLR0917 -- moto calls it positionally with this exact signature
+    backend: Any,
+    function_name: str,
+    qualifier: str | None,
+    body: Any,
+    headers: Any,
+    response_headers: dict[str, str],
+) -> str | bytes | None:
+    """LambdaSimpleBackend.invoke replacement: run the registered handler, or moto's echo."""
+    # Resolves names, ARNs and qualifiers, and raises moto's ResourceNotFound as Lambda does.
+    function = backend.get_function(function_name, qualifier)
+    with _handlers_lock:
+        handler = _handlers.get(function.function_name)
+    if handler is None:
+        assert _original_invoke is not None
+        return _original_invoke(backend, function_name, qualifier, body, headers, response_headers)
+
+    event = _parse_event(body)
+    # moto's own callers (SQS event source mappings) pass a plain dict; werkzeug's headers are
+    # case-insensitive, a dict is not.
+    invocation_type = _header(headers, "X-Amz-Invocation-Type") or "RequestResponse"
+    if invocation_type == "DryRun":
+        return b""
+    if invocation_type == "Event":
+        # Asynchronous invocation: answer 202 at once, run the handler on its own thread.
+        threading.Thread(
+            target=_run_handler,
+            args=(handler, event, function),
+            name=f"lambda-event-{function.function_name}",
+            daemon=True,
+        ).start()
+        return b""
+
+    payload, failed = _run_handler(handler, event, function)
+    if failed:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    response_headers["Content-Length"] = str(len(payload))
+    return payload
+
+
+def _parse_event(body: Any) -> Any:
+    """The event a handler receives: the JSON payload, `{}` when there is none."""
+    from moto.awslambda.exceptions import LambdaClientError
+
+    if not body:
+        return {}
+    try:
+        return json.loads(body)
+    except ValueError as error:
+        raise LambdaClientError(
+            "InvalidRequestContentException", f"Could not parse request body into json: {error}"
+        ) from error
+
+
+def _header(headers: Any, name: str) -> str | None:
+    """A request header whether moto passes werkzeug headers or a plain dict."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is None and isinstance(headers, Mapping):
+        value = next((v for k, v in headers.items() if str(k).lower() == name.lower()), None)
+    return None if value is None else str(value)
+
+
+def _run_handler(handler: Handler, event: Any, function: Any) -> tuple[bytes, bool]:
+    """Call the handler; returns (payload, failed) as the Lambda Invoke API would."""
+    request_id = str(uuid.uuid4())
+    timeout_s = float(function.timeout or 3)
+    started = time.monotonic()
+    context = LambdaContext(
+        function_name=function.function_name,
+        function_version=str(function.version),
+        invoked_function_arn=function.function_arn,
+        memory_limit_in_mb=int(function.memory_size or 128),
+        aws_request_id=request_id,
+        log_group_name=f"/aws/lambda/{function.function_name}",
+        log_stream_name=f"local/[{function.version}]{request_id}",
+        deadline=started + timeout_s,
+    )
+    try:
+        result = handler(event, context)
+    except Exception as error:
+        # INFO, not ERROR: Retry/Catch tests raise on purpose; the traceback helps when not.
+        logger.info(
+            "lambda handler raised function=%s error=%s",
+            function.function_name,
+            type(error).__name__,
+            exc_info=True,
+        )
+        return _error_payload(type(error).__name__, str(error), request_id, error), True
+    elapsed = time.monotonic() - started
+    if elapsed > timeout_s:
+        # A thread cannot be stopped, so the handler ran to the end; still report what real
+        # Lambda would have reported, so a too-slow handler fails here as it would on AWS.
+        message = f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
+        return _error_payload("Sandbox.Timedout", message, request_id, None), True
+    try:
+        return json.dumps(result).encode(), False
+    except (TypeError, ValueError) as error:
+        message = f"Unable to marshal response: {error}"
+        return _error_payload("Runtime.MarshalError", message, request_id, None), True
+
+
+def _error_payload(
+    error_type: str, message: str, request_id: str, error: BaseException | None
+) -> bytes:
+    """The body real Lambda returns for a function error (Python runtime shape)."""
+    # Skip our own frame (the call of the handler): Lambda's trace starts in the handler.
+    tb = error.__traceback__.tb_next if error is not None and error.__traceback__ else None
+    stack = traceback.format_tb(tb) if tb is not None else []
+    return json.dumps(
+        {
+            "errorMessage": message,
+            "errorType": error_type,
+            "requestId": request_id,
+            "stackTrace": stack,
+        }
+    ).encode()
+
+
+# --- The server ------------------------------------------------------------------------------
+
+_active: LocalAws | None = None
+_active_lock = threading.Lock()
+
+
+class LocalAws:
+    """moto in server mode in this process, with in-process Lambda handlers.
+
+    Use as a context manager or call start()/stop(). While it runs, os.environ points boto3 at
+    it (AWS_ENDPOINT_URL, dummy credentials, region) unless set_environ=False, so handlers
+    that build their own clients reach this moto too.
+    """
+
+    def __init__(
+        self, *, port: int = 0, region: str = DEFAULT_REGION, set_environ: bool = True
+    ) -> None:
+        self._port = port
+        self.region = region
+        self.account_id = ACCOUNT_ID
+        self._set_environ = set_environ
+        self._server: Any = None
+        self._endpoint_url: str | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._saved_config: dict[str, Any] = {}
+        self._saved_log_levels: dict[str, int] = {}
+        self._shared_session: boto3.Session | None = None
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+
+    # -- lifecycle
+
+    def start(self) -> Self:
+        """Start the server, enable state machine execution and in-process Lambda handlers."""
+        global _active  # noqa: PLW0603 -- moto's port and config are process-wide
+        from moto.server import ThreadedMotoServer
+
+        with _active_lock:
+            if _active is not None:
+                raise RuntimeError("a LocalAws is already running in this process; stop it first")
+            _active = self
+        try:
+            self._quiet_loggers()
+            _check_port_free(self._port)
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
+            server.start()
+            self._server = server
+            _, port = self._server.get_host_and_port()
+            self._endpoint_url = f"http://127.0.0.1:{port}"
+            # moto's state machine executor calls Lambda, DynamoDB, SQS… at localhost:$MOTO_PORT
+            # (default 5000), whatever port this server really has.
+            self._set_env({"MOTO_PORT": str(port)})
+            if self._set_environ:
+                self._set_env(self.environ())
+                for name in _ENV_REMOVED:
+                    self._set_env({name: None})
+            self._configure_moto()
+            _install_hook()
+        except BaseException:
+            self.stop()
+            raise
+        logger.info("moto started endpoint=%s", self._endpoint_url)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server and restore moto's config, the patched method and os.environ."""
+        global _active  # noqa: PLW0603
+        if _active is not self:
+            return
+        if self._server is not None:
+            self._server.stop()
+        self._server = None
+        _remove_hook()
+        with _handlers_lock:
+            _handlers.clear()
+        self._restore_moto_config()
+        self._restore_env()
+        for name, level in self._saved_log_levels.items():
+            logging.getLogger(name).setLevel(level)
+        self._saved_log_levels.clear()
+        self._endpoint_url = None
+        self._clients.clear()
+        with _active_lock:
+            _active = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Forget every resource in moto (keeps the server, its config and the hook)."""
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+        with _handlers_lock:
+            _handlers.clear()
+
+    # -- what callers use
+
+    @property
+    def endpoint_url(self) -> str:
+        """http://127.0.0.1:<port> of the running server."""
+        if self._endpoint_url is None:
+            raise RuntimeError("LocalAws is not started")
+        return self._endpoint_url
+
+    def environ(self) -> dict[str, str]:
+        """The environment that points boto3 (and any subprocess) at this moto."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
+
+    def session(self) -> boto3.Session:
+        """A boto3 session with dummy credentials and this region (no profile, no real AWS)."""
+        return boto3.Session(
+            aws_access_key_id=DUMMY_CREDENTIAL,
+            aws_secret_access_key=DUMMY_CREDENTIAL,
+            region_name=self.region,
+        )
+
+    @overload
+    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
+    @overload
+    def client(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["sqs"]) -> SQSClient: ...
+    @overload
+    def client(self, service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
+    @overload
+    def client(self, service: Literal["stepfunctions"]) -> SFNClient: ...
+    @overload
+    def client(self, service: str) -> Any: ...
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for this moto, one per service (clients are thread-safe).
+
+        No retries, so a failure shows at once; no host prefix, which boto3 would otherwise
+        put before 127.0.0.1 for some operations (StartSyncExecution goes to `sync-…`).
+        """
+        with self._clients_lock:
+            if service not in self._clients:
+                # Building clients from one session is not thread-safe, hence the lock.
+                self._clients[service] = self._session().client(
+                    service,  # type: ignore[call-overload]
+                    endpoint_url=self.endpoint_url,
+                    config=Config(
+                        retries={"mode": "standard", "max_attempts": 1},
+                        inject_host_prefix=False,
+                    ),
+                )
+            return self._clients[service]
+
+    def _session(self) -> boto3.Session:
+        if self._shared_session is None:
+            self._shared_session = self.session()
+        return self._shared_session
+
+    @staticmethod
+    def register_handler(function_name: str, handler: Handler) -> None:
+        """Run `handler` in-process whenever moto invokes the Lambda function `function_name`."""
+        with _handlers_lock:
+            _handlers[function_name] = handler
+
+    @staticmethod
+    def unregister_handler(function_name: str) -> None:
+        """Go back to moto's echo for `function_name` (no error if it had no handler)."""
+        with _handlers_lock:
+            _handlers.pop(function_name, None)
+
+    # -- internals
+
+    def _quiet_loggers(self) -> None:
+        """Silence per-request and per-failure chatter; stop() restores the levels.
+
+        werkzeug logs every request at INFO. moto's state machine interpreter logs every
+        failure at ERROR with a repr of the whole state, even when a Retry or Catch handles
+        it; the execution's history and `cause` carry the same facts.
+        """
+        for name, level in _QUIETED_LOGGERS.items():
+            quieted = logging.getLogger(name)
+            self._saved_log_levels[name] = quieted.level
+            quieted.setLevel(level)
+
+    def _configure_moto(self) -> None:
+        """What `POST /moto-api/config` would set, done directly since moto is in-process."""
+        from moto.core.config import default_user_config
+
+        config: Any = default_user_config
+        for key in ("stepfunctions", "lambda"):
+            self._saved_config[key] = config.get(key)
+        config["stepfunctions"] = {"execute_state_machine": True}
+        config["lambda"] = {"use_docker": False}
+
+    def _restore_moto_config(self) -> None:
+        from moto.core.config import default_user_config
+
+        config: Any = default_user_config
+        for key, value in self._saved_config.items():
+            if value is None:
+                config.pop(key, None)
+            else:
+                config[key] = value
+        self._saved_config.clear()
+
+    def _set_env(self, values: Mapping[str, str | None]) -> None:
+        """Set (or remove, for None) environment variables, remembering the first old value."""
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def _restore_env(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+
+
+def _check_port_free(port: int) -> None:
+    """Fail now if a fixed port is taken: ThreadedMotoServer would wait forever for its thread."""
+    import socket
+
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # Same option as werkzeug's server, so a port in TIME_WAIT counts as free as it will be.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise RuntimeError(f"port {port} on 127.0.0.1 is not free: {error}") from error
+
+
+# --- Executions ------------------------------------------------------------------------------
+
+
+def wait_for_execution(
+    sfn: SFNClient, execution_arn: str, *, timeout: float = 30.0, interval: float = 0.05
+) -> DescribeExecutionOutputTypeDef:
+    """Poll until the execution is no longer RUNNING; raises TimeoutError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        description = sfn.describe_execution(executionArn=execution_arn)
+        if description["status"] in TERMINAL_STATUSES:
+            return description
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"execution still {description['status']} after {timeout}s")
+        time.sleep(interval)
+
+
+def execution_history(sfn: SFNClient, execution_arn: str) -> list[HistoryEventTypeDef]:
+    """Every history event of an execution, oldest first."""
+    events: list[HistoryEventTypeDef] = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        events.extend(page["events"])
+    return events
