@@ -50,6 +50,7 @@ test: check
 
 bench: setup
 	$(BIN)/python bench/catalog_import.py
+	$(BIN)/python bench/moto_harness.py
 
 format: setup
 	$(BIN)/ruff format .
