@@ -26,7 +26,8 @@ def _public_base_url() -> str | None:
     ctx = app.current_event.request_context
     if not ctx.domain_name or not ctx.stage:
         return None
-    return f"https://{ctx.domain_name}/{ctx.stage}"
+    scheme = app.current_event.headers.get("X-Forwarded-Proto") or "https"
+    return f"{scheme}://{ctx.domain_name}/{ctx.stage}"
 
 
 @app.post("/v1/tasks")
@@ -50,7 +51,7 @@ def submit() -> Response[str]:
     except WanflowError as exc:
         return _json(*to_http(exc))
     logger.append_keys(task_id=task.id)
-    logger.info("task submitted", created=created, model=task.model, status=task.status.value)
+    logger.info("task submitted", new_task=created, model=task.model, status=task.status.value)
     return _json(202, task.public().model_dump(mode="json"))
 
 

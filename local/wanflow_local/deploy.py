@@ -522,7 +522,18 @@ class _Deployment:
                 Bucket=name, LifecycleConfiguration={"Rules": lifecycle}
             )
         if "BucketEncryption" in props:
-            rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            # CloudFormation says ServerSideEncryptionByDefault; the S3 API says Apply….
+            rules = [
+                {
+                    (
+                        "ApplyServerSideEncryptionByDefault"
+                        if k == "ServerSideEncryptionByDefault"
+                        else k
+                    ): v
+                    for k, v in rule.items()
+                }
+                for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]
             s3.put_bucket_encryption(
                 Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules}
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ class Config:
     callback_base_url: str
     state_machine_arn: str
     time_scale: float
+    allow_http_callbacks: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -56,8 +58,11 @@ class Config:
             # Only submit starts executions; the others never read it.
             state_machine_arn=env.get("STATE_MACHINE_ARN", "").strip(),
             time_scale=time_scale,
+            # Only the local stack sets this: its API is plain HTTP on loopback.
+            allow_http_callbacks=env.get("WANFLOW_LOCAL_HTTP_CALLBACKS") == "1",
         )
 
-    def scaled(self, seconds: float) -> int:
-        """Upstream seconds as whole seconds of this deployment's clock (Wait states take ints)."""
-        return max(0, round(seconds * self.time_scale))
+    def scaled_wait(self, seconds: float) -> int:
+        """Upstream seconds as whole seconds of this deployment's clock, rounded up (Wait states
+        take integers), and at least 1 s for any wait, so a sped-up clock never spins."""
+        return max(1, math.ceil(seconds * self.time_scale)) if seconds > 0 else 0

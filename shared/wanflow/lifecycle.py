@@ -142,7 +142,7 @@ class Lifecycle:
         decision = next_poll(record.timing, self.elapsed_s(record), record.progress, polls)
         if decision.give_up:
             return {"next": "time_out", "wait_s": 0}
-        return {"next": "wait", "wait_s": self.config.scaled(decision.wait_s)}
+        return {"next": "wait", "wait_s": self.config.scaled_wait(decision.wait_s)}
 
     def _note_progress(self, record: TaskRecord, snap: UpstreamSnapshot, polls: int) -> TaskRecord:
         changes: dict[str, Any] = {

@@ -27,13 +27,16 @@ def verify(task_id: str, signature: str | None, secret: str) -> bool:
     return hmac.compare_digest(sign(task_id, secret), signature)
 
 
-def callback_url(base_url: str, task_id: str, secret: str) -> str | None:
+def callback_url(
+    base_url: str, task_id: str, secret: str, *, allow_http: bool = False
+) -> str | None:
     """The signed callback URL of a task, or None when it cannot be used upstream.
 
     The upstream accepts only HTTPS URLs of at most 2048 characters; anything else means the
-    task is polled instead.
+    task is polled instead. `allow_http` is for the local stack, whose API is plain HTTP.
     """
-    if not base_url.lower().startswith("https://"):
+    schemes = ("https://", "http://") if allow_http else ("https://",)
+    if not base_url.lower().startswith(schemes):
         return None
     url = (
         f"{base_url.rstrip('/')}/v1/callbacks/{quote(task_id, safe='')}?sig={sign(task_id, secret)}"

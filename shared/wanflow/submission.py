@@ -111,7 +111,9 @@ class Submitter:
         base = public_base_url or self.config.callback_base_url
         hook = None
         if validated.accepts_callback and base:
-            hook = callback_url(base, task_id, self.callback_secret)
+            hook = callback_url(
+                base, task_id, self.callback_secret, allow_http=self.config.allow_http_callbacks
+            )
         record = self._new_record(task_id, tenant, validated, body, hook is not None)
         try:
             self.store.create(record)
@@ -183,8 +185,8 @@ class Submitter:
         execution_input = {
             "task_id": record.id,
             "completion": record.completion,
-            "first_wait_s": self.config.scaled(next_poll(timing, 0, None, 0).wait_s),
-            "callback_timeout_s": max(1, self.config.scaled(callback_wait_s(timing))),
+            "first_wait_s": self.config.scaled_wait(next_poll(timing, 0, None, 0).wait_s),
+            "callback_timeout_s": self.config.scaled_wait(callback_wait_s(timing)),
         }
         try:
             self.sfn.start_execution(

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from simkit import TIME_SCALE, Naps, Receiver
+from stackkit import LocalStack, local_stack
 
 from wanflow.upstream import RetryPolicy, UpstreamClient
 from wanflow_local.simulator import DEFAULT_API_KEY, Simulator
@@ -45,3 +46,10 @@ def receivers() -> Iterator[Callable[..., Receiver]]:
     yield make
     for receiver in made:
         receiver.close()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    """template.yaml deployed in moto, with the simulator upstream; one per test run."""
+    with local_stack() as running:
+        yield running

@@ -1,0 +1,217 @@
+"""API Gateway on loopback: HTTP requests become REST API proxy events for the template's routes.
+
+Each `Api` event of a function in template.yaml is a route (`Path` with `{name}` parameters and
+`Method`). A request is turned into the proxy event API Gateway would send, the function is
+invoked through Lambda (moto, which runs our handler in-process), and its proxy result becomes
+the HTTP answer. The stage name prefixes every path, as on AWS (`/prod/v1/tasks`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+from wanflow_local.aws import LocalAws
+from wanflow_local.deploy import Stack
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route of the API: method, path template, and the function behind it."""
+
+    method: str
+    path: str
+    pattern: re.Pattern[str]
+    function_name: str
+
+
+def routes_of(stack: Stack) -> list[Route]:
+    """The REST API routes the stack's functions declare."""
+    routes = []
+    for source in stack.event_sources:
+        if source.type != "Api":
+            continue
+        path = str(source.properties["Path"])
+        regex = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$"
+        method = str(source.properties["Method"]).upper()
+        routes.append(Route(method, path, re.compile(regex), source.target_name))
+    return routes
+
+
+class ApiGateway:
+    """Serves a stack's API on 127.0.0.1 (port 0 picks a free one)."""
+
+    def __init__(self, stack: Stack, aws: LocalAws, *, port: int = 0, stage: str = "prod") -> None:
+        self.routes = routes_of(stack)
+        self.stage = stage
+        self._lambda = aws.client("lambda")
+        self._server = _Server(("127.0.0.1", port), _Handler, self)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the stage, e.g. http://127.0.0.1:3000/prod."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/{self.stage}"
+
+    def start(self) -> Self:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, host: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Answer one HTTP request as API Gateway and the Lambda behind it would."""
+        parts = urlsplit(target)
+        prefix = f"/{self.stage}"
+        if not parts.path.startswith(prefix + "/"):
+            return _not_found()
+        path = parts.path[len(prefix) :]
+        for route in self.routes:
+            match = route.pattern.match(path)
+            if match and route.method == method:
+                event = self._event(
+                    route,
+                    path=path,
+                    params=match.groupdict(),
+                    query=parts.query,
+                    headers=headers,
+                    body=body,
+                )
+                event["requestContext"]["domainName"] = host
+                return self._invoke(route, event)
+        return _not_found()
+
+    def _event(
+        self,
+        route: Route,
+        *,
+        path: str,
+        params: dict[str, str],
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> dict[str, Any]:
+        multi_query = parse_qs(query, keep_blank_values=True)
+        try:
+            text, encoded = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode(), True
+        return {
+            "resource": route.path,
+            "path": path,
+            "httpMethod": route.method,
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.path,
+                "httpMethod": route.method,
+                "path": f"/{self.stage}{path}",
+                "stage": self.stage,
+                "requestId": str(uuid.uuid4()),
+                "requestTimeEpoch": int(time.time() * 1000),
+                "identity": {"sourceIp": "127.0.0.1"},
+                "domainName": "",
+                "apiId": "local",
+            },
+            "body": text or None,
+            "isBase64Encoded": encoded,
+        }
+
+    def _invoke(self, route: Route, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        answer = self._lambda.invoke(FunctionName=route.function_name, Payload=json.dumps(event))
+        payload = json.loads(answer["Payload"].read() or b"null")
+        if answer.get("FunctionError") or not isinstance(payload, dict):
+            logger.error("function failed", extra={"route": route.path, "payload": payload})
+            return (
+                502,
+                {"Content-Type": "application/json"},
+                b'{"message": "Internal server error"}',
+            )
+        raw = payload.get("body") or ""
+        data = base64.b64decode(raw) if payload.get("isBase64Encoded") else str(raw).encode()
+        headers = {str(k): str(v) for k, v in (payload.get("headers") or {}).items()}
+        return int(payload.get("statusCode", 200)), headers, data
+
+
+_INTERNAL_ERROR = b'{"message": "Internal server error"}'
+
+
+def _not_found() -> tuple[int, dict[str, str], bytes]:
+    return 404, {"Content-Type": "application/json"}, b'{"message": "Missing Authentication Token"}'
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], api: ApiGateway
+    ) -> None:
+        super().__init__(address, handler)
+        self.api = api
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = dict(self.headers.items())
+        # API Gateway tells the function how the client reached it; here that is plain HTTP.
+        headers["X-Forwarded-Proto"] = "http"
+        host = self.headers.get("Host") or "127.0.0.1"
+        status, out_headers, data = self.server.api.handle(
+            self.command, self.path, headers, body, host
+        )
+        self.send_response(status)
+        for name, value in out_headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug(format, *args)
