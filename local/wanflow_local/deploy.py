@@ -523,15 +523,9 @@ class _Deployment:
             )
         if "BucketEncryption" in props:
             # CloudFormation says ServerSideEncryptionByDefault; the S3 API says Apply….
-            rules = [
-                {
-                    (
-                        "ApplyServerSideEncryptionByDefault"
-                        if k == "ServerSideEncryptionByDefault"
-                        else k
-                    ): v
-                    for k, v in rule.items()
-                }
+            renamed = {"ServerSideEncryptionByDefault": "ApplyServerSideEncryptionByDefault"}
+            rules: list[Any] = [
+                {renamed.get(k, k): v for k, v in rule.items()}
                 for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
             ]
             s3.put_bucket_encryption(

@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from simkit import TIME_SCALE, Naps, Receiver
-from stackkit import LocalStack, local_stack
+from stackkit import STACK_TIME_SCALE
 
 from wanflow.upstream import RetryPolicy, UpstreamClient
 from wanflow_local.simulator import DEFAULT_API_KEY, Simulator
+from wanflow_local.stack import LocalStack, local_stack
 
 
 @pytest.fixture
@@ -51,5 +52,5 @@ def receivers() -> Iterator[Callable[..., Receiver]]:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
     """template.yaml deployed in moto, with the simulator upstream; one per test run."""
-    with local_stack() as running:
+    with local_stack(time_scale=STACK_TIME_SCALE, sim_seed=11) as running:
         yield running

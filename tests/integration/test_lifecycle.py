@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-from stackkit import LocalStack, request
+from stackkit import request, submit
 
 from wanflow.task import TaskStatus
+from wanflow_local.stack import LocalStack
 
 EXAMPLES = [
     ("wan26_i2v", "i2v", "video"),
@@ -23,9 +23,8 @@ def test_every_model_and_mode_succeeds_with_outputs_in_s3(stack: LocalStack) -> 
     # GIVEN one task per model and mode, submitted at once
     submitted = {}
     for name, mode, _ in EXAMPLES:
-        answer = stack.submit(request(name))
-        assert answer["statusCode"] == 202, answer
-        submitted[name] = __import__("json").loads(answer["body"])
+        status, submitted[name] = submit(stack, request(name))
+        assert status == 202, submitted[name]
         assert submitted[name]["mode"] == mode
         assert submitted[name]["status"] == "queued"
     # WHEN their executions end
@@ -47,11 +46,8 @@ def test_every_model_and_mode_succeeds_with_outputs_in_s3(stack: LocalStack) -> 
         assert record.completed_at is not None
 
 
-@pytest.mark.parametrize("name", ["wan2.6-image-to-video-flash"])
-def test_callback_model_completes_by_callback(stack: LocalStack, name: str) -> None:
-    import json
-
-    task = json.loads(stack.submit(request(name))["body"])
+def test_callback_model_completes_by_callback(stack: LocalStack) -> None:
+    _, task = submit(stack, request("wan2.6-image-to-video-flash"))
     assert task["completion"] == "callback"
     record, execution = stack.finish(task["id"])
     assert execution["status"] == "SUCCEEDED"

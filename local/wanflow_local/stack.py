@@ -1,0 +1,110 @@
+"""The whole system on one machine: moto running template.yaml, its API on loopback, and the
+upstream simulator (or a real aggregator). Used by the tests, the benchmarks and the local stack.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wanflow.store import TaskRecord, TaskStore
+from wanflow.task import TERMINAL
+from wanflow_local.apigw import ApiGateway
+from wanflow_local.aws import LocalAws, execution_history, wait_for_execution
+from wanflow_local.deploy import Stack, deploy
+from wanflow_local.simulator import DEFAULT_API_KEY, Simulator
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+
+@dataclass
+class LocalStack:
+    """moto with template.yaml deployed, its API served, and the upstream it talks to."""
+
+    aws: LocalAws
+    stack: Stack
+    api: ApiGateway
+    sim: Simulator | None
+
+    @property
+    def store(self) -> TaskStore:
+        """The task store on the stack's table."""
+        return TaskStore(self.stack.ref("TasksTable"), self.aws.client("dynamodb"))
+
+    def execution_arn(self, task_id: str) -> str:
+        """The ARN of a task's execution (it is named by the task id)."""
+        machine = str(self.stack.ref("TaskLifecycle"))
+        return machine.replace(":stateMachine:", ":execution:") + f":{task_id}"
+
+    def finish(self, task_id: str, timeout: float = 60.0) -> tuple[TaskRecord, dict[str, Any]]:
+        """Wait (bounded) for a task's execution to end; returns the task and the execution."""
+        sfn = self.aws.client("stepfunctions")
+        done = wait_for_execution(sfn, self.execution_arn(task_id), timeout=timeout)
+        return self.store.get(task_id), dict(done)
+
+    def history(self, task_id: str) -> list[Any]:
+        """The history events of a task's execution."""
+        sfn = self.aws.client("stepfunctions")
+        return list(execution_history(sfn, self.execution_arn(task_id)))
+
+    def wait_terminal(self, task_id: str, timeout: float = 30.0) -> TaskRecord:
+        """Poll the store (bounded) until the task is terminal."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.store.get(task_id)
+            if record.status in TERMINAL:
+                return record
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"task {task_id} still {record.status} after {timeout} s")
+            time.sleep(0.1)
+
+    def objects(self, prefix: str) -> dict[str, bytes]:
+        """The objects of the results bucket under a prefix, with their bytes."""
+        s3 = self.aws.client("s3")
+        bucket = self.stack.ref("ResultsBucket")
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+        return {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listed}
+
+
+@contextmanager
+def local_stack(
+    *,
+    time_scale: float = 1.0,
+    api_port: int = 0,
+    upstream_url: str | None = None,
+    upstream_key: str | None = None,
+    sim_seed: int = 0,
+) -> Iterator[LocalStack]:
+    """Start everything; stop everything on exit.
+
+    Without `upstream_url` the simulator plays the upstream and its callbacks come back over
+    plain HTTP to the local API. With it, there is no public URL for callbacks: every model is
+    polled.
+    """
+    with ExitStack() as cleanup:
+        sim = None
+        if upstream_url is None:
+            sim = cleanup.enter_context(
+                Simulator(time_scale=time_scale, seed=sim_seed, allow_http_callbacks=True)
+            )
+            upstream_url, upstream_key = sim.url, DEFAULT_API_KEY
+            os.environ["WANFLOW_LOCAL_HTTP_CALLBACKS"] = "1"
+            cleanup.callback(os.environ.pop, "WANFLOW_LOCAL_HTTP_CALLBACKS", None)
+        aws = cleanup.enter_context(LocalAws())
+        stack = deploy(
+            aws,
+            TEMPLATE,
+            parameters={"UpstreamBaseUrl": upstream_url, "TimeScale": str(time_scale)},
+        )
+        cleanup.callback(stack.close)
+        aws.client("secretsmanager").put_secret_value(
+            SecretId=stack.ref("UpstreamApiKey"), SecretString=upstream_key or ""
+        )
+        api = cleanup.enter_context(ApiGateway(stack, aws, port=api_port))
+        yield LocalStack(aws, stack, api, sim)
