@@ -12,7 +12,7 @@ from wanflow import runtime
 logger = Logger()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run one step for one task; exceptions propagate so the state machine's Retry sees them."""
     step, task_id = event["step"], event["task_id"]

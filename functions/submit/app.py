@@ -55,7 +55,7 @@ def submit() -> Response[str]:
     return _json(202, task.public().model_dump(mode="json"))
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point."""
     return app.resolve(event, context)

@@ -14,7 +14,7 @@ from wanflow import runtime
 logger = Logger()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point (API Gateway proxy event)."""
     task_id = str((event.get("pathParameters") or {}).get("task_id") or "")

@@ -418,6 +418,12 @@ class LocalAws:
             _handlers[function_name] = handler
 
     @staticmethod
+    def handler(function_name: str) -> Handler | None:
+        """The handler registered for `function_name`, if any (to wrap it in a test)."""
+        with _handlers_lock:
+            return _handlers.get(function_name)
+
+    @staticmethod
     def unregister_handler(function_name: str) -> None:
         """Go back to moto's echo for `function_name` (no error if it had no handler)."""
         with _handlers_lock:

@@ -136,6 +136,7 @@ class Lifecycle:
             if unknown_status_exhausted(unknown):
                 return {"next": "finalize", "wait_s": 0}
         elif reading.status in TERMINAL:
+            self._try_patch(task_id, {"polls": polls, "upstream_status": snapshot.raw_status})
             return {"next": "finalize", "wait_s": 0}
         else:
             record = self._note_progress(record, snapshot, polls)

@@ -46,6 +46,16 @@ class Faults(BaseModel):
         default=None,
         description="Error code of failed tasks; default: the model's internal generation error.",
     )
+    reject_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Share of valid creates refused with HTTP 400 (content moderation, say), "
+        "before any task is created.",
+    )
+    reject_code: str = Field(
+        default="data_inspection_failed", description="Error code of a refused create."
+    )
     stuck_rate: float = Field(
         default=0.0, ge=0, le=1, description="Share of new tasks that never finish."
     )

@@ -332,6 +332,12 @@ class Simulator:
                 400, "wrong_endpoint", f"{spec.id} is served at {spec.route.create_path}"
             ), None
         with self._lock:
+            rejected = self._rng.random() < self._faults.reject_rate
+            reject_code = self._faults.reject_code
+        if rejected:
+            message = "the input was refused by content inspection"
+            return _error(400, reject_code, message), None
+        with self._lock:
             now = time.monotonic()
             task = plan_task(
                 spec,

@@ -1,0 +1,80 @@
+"""Submit through the real handler: validation, idempotency, and what is recorded."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from stackkit import event, invoke, request, submit
+
+from wanflow.store import TaskNotFound
+from wanflow.submission import task_id_for
+from wanflow_local.stack import LocalStack
+
+
+def test_same_key_and_body_at_once_make_one_task_and_one_upstream_create(
+    stack: LocalStack,
+) -> None:
+    assert stack.sim is not None
+    key = f"key-{uuid.uuid4()}"
+    body = request("wan2.6-t2v")
+    before = len(stack.sim.requests("create"))
+    # WHEN eight identical requests arrive together
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: submit(stack, body, key=key), range(8)))
+    # THEN they all answer 202 with the same task, and the upstream saw a single create
+    assert {status for status, _ in answers} == {202}
+    assert len({task["id"] for _, task in answers}) == 1
+    assert len(stack.sim.requests("create")) - before == 1
+    # AND a later replay returns the same task without creating anything
+    status, again = submit(stack, body, key=key)
+    assert (status, again["id"]) == (202, answers[0][1]["id"])
+    assert len(stack.sim.requests("create")) - before == 1
+    stack.finish(again["id"])
+
+
+def test_same_key_with_another_body_is_a_409(stack: LocalStack) -> None:
+    key = f"key-{uuid.uuid4()}"
+    status, first = submit(stack, request("wan2.6-t2v"), key=key)
+    assert status == 202
+    status, body = submit(stack, request("wan2.6-t2v-full"), key=key)
+    assert status == 409
+    assert body["error"]["code"] == "idempotency_key_reused"
+    assert body["error"]["param"] == "Idempotency-Key"
+    stack.finish(first["id"])
+
+
+def test_keys_are_per_tenant(stack: LocalStack) -> None:
+    key = f"key-{uuid.uuid4()}"
+    _, a = submit(stack, request("wan2.6-t2v"), key=key, tenant="acme")
+    _, b = submit(stack, request("wan2.6-t2v"), key=key, tenant="globex")
+    assert a["id"] != b["id"]
+    stack.finish(a["id"])
+    stack.finish(b["id"])
+
+
+def test_invalid_request_gets_the_error_json_and_records_nothing(stack: LocalStack) -> None:
+    assert stack.sim is not None
+    before = len(stack.sim.requests("create"))
+    body = event("requests/invalid/wan26_i2v-bad-params")
+    status, answer = submit(stack, body, key="bad-one")
+    assert status == 400
+    assert [e["param"] for e in answer["errors"]] == [
+        "parameters.resolution",
+        "parameters.duration",
+        "parameters.seed",
+    ]
+    assert len(stack.sim.requests("create")) == before
+    try:
+        stack.store.get(task_id_for("acme", "bad-one"))
+    except TaskNotFound:
+        pass
+    else:
+        raise AssertionError("an invalid request must not be recorded")
+
+
+def test_broken_json_is_a_400_not_a_5xx(stack: LocalStack) -> None:
+    ev = event("api/submit")
+    ev["body"] = "{not json"
+    answer = invoke(stack, "SubmitFunction", ev)
+    assert answer["statusCode"] == 400
