@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced-dev
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test check lint typecheck unit bench lock format clean
+.PHONY: help setup demo test check lint typecheck iac unit bench lock format clean
 
 help:
 	@echo "make demo    run the main job (validates every example request in events/)"
@@ -33,7 +33,7 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/python local/validate_examples.py
 
-check: lint typecheck
+check: lint typecheck iac
 
 lint: setup
 	$(BIN)/ruff check .
@@ -41,6 +41,13 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy
+	@# Each handler is its own module named app: one mypy run per function.
+	for f in functions/*/app.py; do $(BIN)/mypy "$$f" || exit 1; done
+
+# The template (cfn-lint) and the state machine definitions (structure and transitions).
+iac: setup
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/python local/lint_asl.py
 
 unit: setup
 	$(BIN)/pytest tests/unit

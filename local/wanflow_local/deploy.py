@@ -758,7 +758,7 @@ class _Deployment:
         }
         definition = self._definition(logical_id, props)
         definition = _substitute(definition, substitutions, logical_id)
-        _check_transitions(definition, logical_id)
+        check_transitions(definition, logical_id)
         name = self.resolver.resolve(
             props.get("Name") or props.get("StateMachineName")
         ) or self.physical_name(logical_id, max_length=80)
@@ -910,29 +910,49 @@ def _substitute(definition: Any, substitutions: Mapping[str, str], logical_id: s
     return _SUBSTITUTION.sub(replace, definition)
 
 
-def _check_transitions(definition: Mapping[str, Any], where: str) -> None:
-    """Refuse a transition to a state that does not exist: moto accepts such a definition."""
-    states: Mapping[str, Any] = definition.get("States") or {}
-    if definition.get("StartAt") not in states:
-        raise DeployError(f"{where}: StartAt {definition.get('StartAt')!r} is not a state")
-    for name, state in states.items():
-        targets = [
+def _targets(state: Mapping[str, Any]) -> list[str]:
+    return [
+        target
+        for target in (
             state.get("Next"),
             state.get("Default"),
             *(rule.get("Next") for rule in state.get("Choices", [])),
             *(catcher.get("Next") for catcher in state.get("Catch", [])),
-        ]
-        for target in targets:
-            if target is not None and target not in states:
+        )
+        if target is not None
+    ]
+
+
+def check_transitions(definition: Mapping[str, Any], where: str) -> None:
+    """Refuse a transition to a state that does not exist, and a state nothing reaches.
+
+    moto accepts such a definition and fails only when an execution gets there.
+    """
+    states: Mapping[str, Any] = definition.get("States") or {}
+    if definition.get("StartAt") not in states:
+        raise DeployError(f"{where}: StartAt {definition.get('StartAt')!r} is not a state")
+    reached, todo = set(), [str(definition["StartAt"])]
+    while todo:
+        name = todo.pop()
+        if name in reached or name not in states:
+            continue
+        reached.add(name)
+        todo.extend(_targets(states[name]))
+    unreached = sorted(set(states) - reached)
+    if unreached:
+        raise DeployError(f"{where}: no transition reaches {', '.join(unreached)}")
+    for name, state in states.items():
+        for target in _targets(state):
+            if target not in states:
                 raise DeployError(f"{where}: state {name} goes to {target!r}, which is no state")
         terminal = state.get("Type") in {"Choice", "Succeed", "Fail"} or state.get("End")
         if not terminal and "Next" not in state:
             raise DeployError(f"{where}: state {name} has neither Next nor End")
         for index, branch in enumerate(state.get("Branches", [])):
-            _check_transitions(branch, f"{where}/{name}/branch {index}")
+            check_transitions(branch, f"{where}/{name}/branch {index}")
         processor = state.get("ItemProcessor") or state.get("Iterator")
         if processor:
-            _check_transitions(processor, f"{where}/{name}")
+            check_transitions(processor, f"{where}/{name}")
 
 
 def _pick(source: Mapping[str, Any], *keys: str) -> dict[str, Any]:
