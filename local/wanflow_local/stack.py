@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wanflow import runtime
 from wanflow.store import TaskRecord, TaskStore
 from wanflow.task import TERMINAL
 from wanflow_local.apigw import ApiGateway
@@ -106,6 +107,10 @@ def local_stack(
             os.environ["WANFLOW_LOCAL_HTTP_CALLBACKS"] = "1"
             cleanup.callback(os.environ.pop, "WANFLOW_LOCAL_HTTP_CALLBACKS", None)
         aws = cleanup.enter_context(LocalAws())
+        aws.reset()  # moto's state is per process: start from nothing, as a new account
+        # The handlers' clients are built once per process; this moto is a new endpoint.
+        runtime.reset()
+        cleanup.callback(runtime.reset)
         stack = deploy(
             aws,
             TEMPLATE,

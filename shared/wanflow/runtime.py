@@ -117,3 +117,22 @@ def callback_receiver() -> CallbackReceiver:
     from wanflow.callbacks import CallbackReceiver
 
     return CallbackReceiver(store(), sfn(), secret(config().callback_secret_arn))
+
+
+def reset() -> None:
+    """Forget every collaborator built so far (the local stack, when it points at a new moto)."""
+    for built in (
+        config,
+        session,
+        dynamodb,
+        s3,
+        sfn,
+        secrets,
+        secret,
+        store,
+        upstream,
+        lifecycle,
+        submitter,
+        callback_receiver,
+    ):
+        built.cache_clear()

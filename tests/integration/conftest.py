@@ -49,8 +49,9 @@ def receivers() -> Iterator[Callable[..., Receiver]]:
         receiver.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    """template.yaml deployed in moto, with the simulator upstream; one per test run."""
+    """template.yaml deployed in moto, with the simulator upstream; one per test module (one
+    moto may run in a process at a time, and other modules start their own)."""
     with local_stack(time_scale=STACK_TIME_SCALE, sim_seed=11) as running:
         yield running
