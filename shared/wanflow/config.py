@@ -63,6 +63,11 @@ class Config:
         )
 
     def scaled_wait(self, seconds: float) -> int:
-        """Upstream seconds as whole seconds of this deployment's clock, rounded up (Wait states
-        take integers), and at least 1 s for any wait, so a sped-up clock never spins."""
-        return max(1, math.ceil(seconds * self.time_scale)) if seconds > 0 else 0
+        """A wait in upstream seconds as whole seconds of this deployment's clock (Wait states
+        take integers): rounded down, so a look is never later than planned, and at least 1 s,
+        so a sped-up clock never spins."""
+        return max(1, math.floor(seconds * self.time_scale)) if seconds > 0 else 0
+
+    def scaled_timeout(self, seconds: float) -> int:
+        """A timeout in upstream seconds as whole seconds, rounded up: never earlier than meant."""
+        return max(1, math.ceil(seconds * self.time_scale))

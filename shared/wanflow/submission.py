@@ -186,7 +186,7 @@ class Submitter:
             "task_id": record.id,
             "completion": record.completion,
             "first_wait_s": self.config.scaled_wait(next_poll(timing, 0, None, 0).wait_s),
-            "callback_timeout_s": self.config.scaled_wait(callback_wait_s(timing)),
+            "callback_timeout_s": self.config.scaled_timeout(callback_wait_s(timing)),
         }
         try:
             self.sfn.start_execution(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -11,18 +12,28 @@ from wanflow.schedule import MAX_POLLS, MAX_STEP_S, MIN_STEP_S, callback_wait_s,
 
 FLASH = Timing.around(52.5, spread=0.3)  # wan2.6-image-to-video-flash, 5 s at 720p
 LONG = Timing.around(265, spread=0.15)  # wan2.6, 15 s at 1080p
+I2I_EDIT = Timing.around(23, spread=0.3)  # wan26_i2i, one image: the shortest task
+WAN22_480P = Timing.around(35, spread=0.3)  # wan22_i2v_flash at 480P
 
 
-def simulate(timing: Timing, finish_s: float) -> tuple[int, float]:
-    """Poll a task that finishes at `finish_s`; return (looks, detection delay in s)."""
+def simulate(
+    timing: Timing, finish_s: float, whole_seconds: bool = False, check_s: float = 0.0
+) -> tuple[int, float]:
+    """Poll a task that finishes at `finish_s`; return (looks, detection delay in s).
+
+    `whole_seconds` waits as the state machine does (rounded down, at least 1 s), and each look
+    takes `check_s`.
+    """
     elapsed, polls = 0.0, 0
     while True:
         decision = next_poll(timing, elapsed, None, polls)
         assert not decision.give_up
-        elapsed += decision.wait_s
+        wait = max(1, math.floor(decision.wait_s)) if whole_seconds else decision.wait_s
+        elapsed += wait
         polls += 1
         if elapsed >= finish_s:
             return polls, elapsed - finish_s
+        elapsed += check_s
 
 
 def test_first_look_is_at_the_fast_end_of_the_range() -> None:
@@ -36,8 +47,14 @@ def test_progress_brings_the_first_look_forward_but_never_back() -> None:
     assert slow == pytest.approx(LONG.low_s - 60)
 
 
-def test_inside_the_range_the_step_is_six_percent_of_expected() -> None:
-    assert next_poll(LONG, LONG.expected_s, None, 3).wait_s == pytest.approx(0.06 * 265)
+def test_inside_the_range_looks_follow_a_grid_of_six_percent_steps() -> None:
+    step = 0.06 * 265
+    on_grid = LONG.low_s + 3 * step
+    assert next_poll(LONG, on_grid, None, 3).wait_s == pytest.approx(step)
+    # a check that took 2 s does not push the grid back
+    assert next_poll(LONG, on_grid + 2, None, 4).wait_s == pytest.approx(step - 2)
+    # a look that came 1 s early (whole-second waits) goes on to the grid point after next
+    assert next_poll(LONG, on_grid - 1, None, 4).wait_s == pytest.approx(step + 1)
     tiny = Timing.around(10, spread=0.3)
     assert next_poll(tiny, 9, None, 3).wait_s == MIN_STEP_S
 
@@ -59,12 +76,18 @@ def test_the_poll_count_is_bounded() -> None:
     assert next_poll(LONG, 10, None, MAX_POLLS).reason == "poll_limit"
 
 
-@pytest.mark.parametrize("timing", [FLASH, LONG], ids=["flash", "wan2.6-1080p-15s"])
-def test_targets_over_realistic_durations(timing: Timing) -> None:
-    # GIVEN durations spread over the realistic range (triangular, mode at expected)
+@pytest.mark.parametrize(
+    "timing",
+    [FLASH, LONG, I2I_EDIT, WAN22_480P],
+    ids=["flash", "wan2.6-1080p-15s", "wan26_i2i-edit", "wan22-480p"],
+)
+@pytest.mark.parametrize("whole_seconds", [False, True], ids=["exact", "whole-seconds"])
+def test_targets_over_realistic_durations(timing: Timing, whole_seconds: bool) -> None:
+    # GIVEN durations spread over the realistic range (triangular, mode at expected), and looks
+    # that take 0.3 s each
     rng = random.Random(7)
     durations = [rng.triangular(timing.low_s, timing.high_s, timing.expected_s) for _ in range(500)]
-    runs = [simulate(timing, d) for d in durations]
+    runs = [simulate(timing, d, whole_seconds, check_s=0.3) for d in durations]
     # THEN at the 95th percentile: at most 12 looks, and a finish seen within 10 % of its time
     looks = sorted(polls for polls, _ in runs)
     assert looks[int(0.95 * len(looks))] <= 12
