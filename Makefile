@@ -58,6 +58,7 @@ test: check
 bench: setup
 	$(BIN)/python bench/catalog_import.py
 	$(BIN)/python bench/moto_harness.py
+	$(BIN)/python bench/lifecycle.py
 
 format: setup
 	$(BIN)/ruff format .
