@@ -64,9 +64,10 @@ class Config:
 
     def scaled_wait(self, seconds: float) -> int:
         """A wait in upstream seconds as whole seconds of this deployment's clock (Wait states
-        take integers): rounded down, so a look is never later than planned, and at least 1 s,
-        so a sped-up clock never spins."""
-        return max(1, math.floor(seconds * self.time_scale)) if seconds > 0 else 0
+        take integers): rounded to the nearest second, and at least 1 s, so a sped-up clock
+        never spins. The schedule's grid is anchored at task creation, so rounding errors do not
+        add up from one look to the next."""
+        return max(1, math.floor(seconds * self.time_scale + 0.5)) if seconds > 0 else 0
 
     def scaled_timeout(self, seconds: float) -> int:
         """A timeout in upstream seconds as whole seconds, rounded up: never earlier than meant."""

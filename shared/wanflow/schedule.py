@@ -65,7 +65,7 @@ def next_poll(timing: Timing, elapsed_s: float, progress: int | None, polls: int
             wait = min(wait, max(step, eta))
     elif elapsed_s <= timing.high_s:
         # The next grid point strictly after now, skipping one too close to be worth a look
-        # (a look that came a little early, because waits are whole seconds, lands there).
+        # (a look that came a little early, because waits are whole seconds, stands for it).
         next_look = math.floor((elapsed_s - timing.low_s) / step + 1e-9) + 1
         wait = timing.low_s + next_look * step - elapsed_s
         if wait < step / 2:

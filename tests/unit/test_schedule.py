@@ -21,14 +21,14 @@ def simulate(
 ) -> tuple[int, float]:
     """Poll a task that finishes at `finish_s`; return (looks, detection delay in s).
 
-    `whole_seconds` waits as the state machine does (rounded down, at least 1 s), and each look
-    takes `check_s`.
+    `whole_seconds` waits as the state machine does (rounded to the nearest second, at least
+    1 s), and each look takes `check_s`.
     """
     elapsed, polls = 0.0, 0
     while True:
         decision = next_poll(timing, elapsed, None, polls)
         assert not decision.give_up
-        wait = max(1, math.floor(decision.wait_s)) if whole_seconds else decision.wait_s
+        wait = max(1, math.floor(decision.wait_s + 0.5)) if whole_seconds else decision.wait_s
         elapsed += wait
         polls += 1
         if elapsed >= finish_s:
