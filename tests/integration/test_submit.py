@@ -7,8 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from stackkit import event, invoke, request, submit
 
+from wanflow import runtime
 from wanflow.store import TaskNotFound
-from wanflow.submission import task_id_for
+from wanflow.submission import Submitter, UpstreamDown, task_id_for
+from wanflow.upstream import RetryPolicy, UpstreamClient
 from wanflow_local.stack import LocalStack
 
 
@@ -78,3 +80,25 @@ def test_broken_json_is_a_400_not_a_5xx(stack: LocalStack) -> None:
     ev["body"] = "{not json"
     answer = invoke(stack, "SubmitFunction", ev)
     assert answer["statusCode"] == 400
+
+
+def test_unreachable_upstream_leaves_a_failed_retryable_task(stack: LocalStack) -> None:
+    # GIVEN the real submit logic and stack, but an upstream nobody listens on
+    dead = UpstreamClient(
+        "http://127.0.0.1:9", "key", retry=RetryPolicy(create_attempts=2), sleep=lambda _: None
+    )
+    submitter = Submitter(
+        runtime.config(), stack.store, dead, stack.aws.client("stepfunctions"), "secret"
+    )
+    # WHEN a task is submitted
+    try:
+        submitter.submit("acme", request("wan2.6-t2v"), idempotency_key=f"k-{uuid.uuid4()}")
+    except UpstreamDown as exc:
+        task = stack.store.get(exc.task.id)
+    else:
+        raise AssertionError("an unreachable upstream must not look like success")
+    # THEN the task is recorded as failed, retryable, and nothing was started
+    assert task.status.value == "failed"
+    assert task.error is not None
+    assert (task.error.code, task.error.retryable) == ("upstream_unavailable", True)
+    assert task.upstream_id is None
