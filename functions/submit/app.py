@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanflow import runtime
 from wanflow.errors import WanflowError
-from wanflow.http import error_body, to_http
+from wanflow.http import error_body, tenant_of, to_http
 
 logger = Logger()
 app = APIGatewayRestResolver()
@@ -39,8 +39,7 @@ def submit() -> Response[str]:
         return _json(
             400, error_body("invalid_json", "the body must be JSON", "invalid_request_error")
         )
-    authorizer = app.current_event.request_context.authorizer
-    tenant = str((authorizer.raw_event if authorizer else {}).get("tenant") or "default")
+    tenant = tenant_of(app.current_event.raw_event.get("requestContext"))
     key = app.current_event.headers.get("Idempotency-Key") or app.current_event.headers.get(
         "idempotency-key"
     )

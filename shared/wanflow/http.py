@@ -2,9 +2,40 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 from wanflow.errors import ErrorBody, ErrorItem, InvalidRequest, WanflowError
+
+DEFAULT_TENANT = "default"
+
+
+def tenant_of(request_context: dict[str, Any] | None) -> str:
+    """The tenant the API Gateway authorizer put in the request context ("default" without one)."""
+    authorizer = (request_context or {}).get("authorizer") or {}
+    tenant = authorizer.get("tenant") if isinstance(authorizer, dict) else None
+    return str(tenant) if tenant else DEFAULT_TENANT
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    """An opaque pagination cursor for a DynamoDB key."""
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    """The DynamoDB key of a cursor; ValueError when it is not one of ours."""
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("cursor is not valid") from None
+    if not isinstance(key, dict):
+        raise ValueError("cursor is not valid")
+    return key
 
 
 def error_body(code: str, message: str, kind: str, param: str | None = None) -> dict[str, Any]:

@@ -222,6 +222,46 @@ class TaskStore:
             raise StaleWrite(f"cannot {what} task {task_id}: it is {state}", current) from None
         return TaskRecord.model_validate(_from_dynamo(done["Attributes"]))
 
+    def list_for_tenant(
+        self,
+        tenant: str,
+        *,
+        limit: int = 20,
+        cursor: dict[str, Any] | None = None,
+        status: str | None = None,
+        model: str | None = None,
+    ) -> tuple[list[TaskRecord], dict[str, Any] | None]:
+        """A tenant's tasks, newest first, and the key to continue from (None at the end).
+
+        Filters apply after DynamoDB's `Limit`, so a filtered page may hold fewer than `limit`
+        tasks while a next page still exists.
+        """
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":t": {"S": f"TENANT#{tenant}"}}
+        filters = []
+        if status:
+            names["#status"], values[":status"] = "status", {"S": status}
+            filters.append("#status = :status")
+        if model:
+            names["#model"], values[":model"] = "model", {"S": model}
+            filters.append("#model = :model")
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "by_tenant",
+            "KeyConditionExpression": "gsi1pk = :t",
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if names:
+            query["ExpressionAttributeNames"] = names
+            query["FilterExpression"] = " AND ".join(filters)
+        if cursor:
+            query["ExclusiveStartKey"] = cursor
+        got = self.client.query(**query)
+        records = [TaskRecord.model_validate(_from_dynamo(i)) for i in got.get("Items", [])]
+        return records, got.get("LastEvaluatedKey")
+
     def record_event(self, task_id: str, event_id: str, kind: str, body: Any) -> bool:
         """Keep a raw event (an upstream callback) once; False if that event id was seen before."""
         item = _to_dynamo({"kind": kind, "body": json.dumps(body), "at": now_iso()})

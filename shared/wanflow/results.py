@@ -1,0 +1,34 @@
+"""Tasks as clients see them: results only ever from our bucket, as short-lived presigned URLs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from wanflow.store import TaskRecord
+from wanflow.task import Task
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+#: How long a presigned result URL stays valid; a new one is minted on every read.
+URL_TTL_S = 3600
+
+
+def present(record: TaskRecord, s3: S3Client, bucket: str, ttl_s: int = URL_TTL_S) -> Task:
+    """The public task, each stored output given a fresh presigned GET URL and its expiry.
+
+    Never the upstream's link: an output without our copy has no URL.
+    """
+    task = record.public()
+    expires = (datetime.now(UTC) + timedelta(seconds=ttl_s)).isoformat(timespec="seconds")
+    outputs = []
+    for stored in task.outputs:
+        update: dict[str, str | None] = {"url": None}
+        if stored.key:
+            update["url"] = s3.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": stored.key}, ExpiresIn=ttl_s
+            )
+            update["expires_at"] = expires
+        outputs.append(stored.model_copy(update=update))
+    return task.model_copy(update={"outputs": outputs})
