@@ -90,6 +90,7 @@ def local_stack(
     upstream_url: str | None = None,
     upstream_key: str | None = None,
     sim_seed: int = 0,
+    log_level: str = "INFO",
 ) -> Iterator[LocalStack]:
     """Start everything; stop everything on exit.
 
@@ -114,7 +115,11 @@ def local_stack(
         stack = deploy(
             aws,
             TEMPLATE,
-            parameters={"UpstreamBaseUrl": upstream_url, "TimeScale": str(time_scale)},
+            parameters={
+                "UpstreamBaseUrl": upstream_url,
+                "TimeScale": str(time_scale),
+                "LogLevel": log_level,
+            },
         )
         cleanup.callback(stack.close)
         aws.client("secretsmanager").put_secret_value(

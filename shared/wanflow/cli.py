@@ -82,13 +82,28 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="print the model catalog")
     models.add_argument("--schema", action="store_true", help="include each request schema")
     models.set_defaults(func=cmd_models)
+
+    _add_local_commands(sub)
     return parser
+
+
+def _add_local_commands(sub: Any) -> None:
+    """`local` and `demo` live with the local stack, which only a development install has."""
+    try:
+        from wanflow_local.commands import register
+    except ImportError:
+        return
+    register(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `wanflow` command; returns the exit code."""
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except BrokenPipeError:  # `wanflow ... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return EXIT_OK
     return code
 
 

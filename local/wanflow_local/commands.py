@@ -1,0 +1,70 @@
+"""The `wanflow local` and `wanflow demo` commands (development installs only)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+#: The local API has no authorizer yet: any key is accepted; this one is printed for the CLI.
+DEV_API_KEY = "wf_local_dev_key"
+
+
+def register(sub: Any) -> None:
+    """Add `local` and `demo` to the `wanflow` command's subcommands."""
+    local = sub.add_parser("local", help="run the whole system on this machine")
+    local.add_argument("--port", type=int, default=3000, help="API port (default 3000)")
+    local.add_argument(
+        "--time-scale", type=float, default=1.0, help="multiply upstream durations and every wait"
+    )
+    local.add_argument("--upstream", help="a real aggregator's base URL instead of the simulator")
+    local.add_argument("--upstream-key", help="the real aggregator's API key")
+    local.add_argument("--verbose", action="store_true", help="print every handler's log lines")
+    local.set_defaults(func=cmd_local)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    """Start moto, the template's resources, the API and the simulator; serve until Ctrl-C."""
+    from wanflow_local.stack import local_stack
+
+    if bool(args.upstream) != bool(args.upstream_key):
+        print("wanflow local: --upstream and --upstream-key go together", file=sys.stderr)
+        return 2
+    if not args.time_scale > 0:
+        print("wanflow local: --time-scale must be greater than 0", file=sys.stderr)
+        return 2
+    stop = _stop_on_signals()
+    try:
+        with local_stack(
+            time_scale=args.time_scale,
+            api_port=args.port,
+            upstream_url=args.upstream,
+            upstream_key=args.upstream_key,
+            log_level="INFO" if args.verbose else "WARNING",
+        ) as running:
+            upstream = running.sim.url if running.sim else args.upstream
+            completion = "callbacks and polling" if running.sim else "polling only (no public URL)"
+            print(f"wanflow is running (time scale {args.time_scale:g}); Ctrl-C stops it.")
+            print(f"  API           {running.api.url}")
+            print(f"  upstream      {upstream} ({'simulator' if running.sim else 'real'})")
+            print(f"  completion    {completion}")
+            print(f"  AWS (moto)    {running.aws.endpoint_url}")
+            print(f"  API key       {DEV_API_KEY}")
+            print("For the CLI in another shell:")
+            print(f"  export WANFLOW_API_URL={running.api.url}")
+            print(f"  export WANFLOW_API_KEY={DEV_API_KEY}", flush=True)
+            stop.wait()
+    except OSError as exc:
+        print(f"wanflow local: cannot start: {exc}", file=sys.stderr)
+        return 1
+    print("wanflow local: stopped", flush=True)
+    return 0
