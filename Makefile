@@ -11,7 +11,7 @@ STAMP := $(VENV)/.synced-dev
 .PHONY: help setup demo test check lint typecheck iac unit bench lock format clean
 
 help:
-	@echo "make demo    run the main job (validates every example request in events/)"
+	@echo "make demo    run the main job: the local stack and one task per model and mode"
 	@echo "make test    set up, lint, type-check and run every test (what CI runs)"
 	@echo "make bench   run the benchmarks in bench/"
 	@echo "make lock    re-pin the dependencies after editing pyproject.toml"
@@ -28,10 +28,9 @@ $(STAMP): requirements/dev.lock pyproject.toml | $(UV)
 
 setup: $(STAMP)
 
-# Until the local stack exists, the main job checks every example request offline: the valid
-# ones must pass and the invalid ones must be refused (exit 2) with the error JSON.
+# The main job: the local stack, one task per model and mode, live progress, a table.
 demo: setup
-	$(BIN)/python local/validate_examples.py
+	$(BIN)/wanflow demo
 
 check: lint typecheck iac
 

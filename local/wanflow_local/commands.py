@@ -24,6 +24,22 @@ def register(sub: Any) -> None:
     local.add_argument("--verbose", action="store_true", help="print every handler's log lines")
     local.set_defaults(func=cmd_local)
 
+    demo = sub.add_parser("demo", help="run one task per model and mode on the local stack")
+    demo.add_argument(
+        "--time-scale", type=float, default=0.2, help="speed up upstream time (default 0.2)"
+    )
+    demo.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Bring the local stack up, run every model and mode, print what happened."""
+    from wanflow_local.demo import run_demo
+
+    if not args.time_scale > 0:
+        print("wanflow demo: --time-scale must be greater than 0", file=sys.stderr)
+        return 2
+    return run_demo(args.time_scale)
+
 
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()

@@ -220,6 +220,18 @@ class Simulator:
         with self._lock:
             return list(self._tasks)
 
+    def timeline(self, task_id: str) -> tuple[float, float | None] | None:
+        """When an upstream task was created and when it finished (None while it has not),
+        in wall-clock epoch seconds; None for an unknown task."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+        if task is None:
+            return None
+        now_mono, now_wall = time.monotonic(), time.time()
+        end = task.ended_at(now_mono)
+        created = now_wall - (now_mono - task.created_at)
+        return created, (None if end is None else now_wall - (now_mono - end))
+
     def callback_attempts(self) -> list[CallbackAttempt]:
         """Every callback attempt since the last reset."""
         with self._lock:

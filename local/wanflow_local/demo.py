@@ -1,0 +1,152 @@
+"""`wanflow demo`: the local stack, one task per model and mode, live progress, then a table.
+
+Everything goes through the API over HTTP, as a client would; the table adds what only this
+machine can see: how each task completed, how often the upstream was asked, and how long after
+the upstream finished our record said so ("time to detect", in upstream seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from wanflow.task import TERMINAL, TaskStatus
+from wanflow_local.stack import LocalStack, local_stack
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "events" / "requests" / "valid"
+#: One example per model and mode.
+DEMO_REQUESTS = (
+    "wan26_i2v",
+    "wan2.6-image-to-video-flash",
+    "wan22_i2v_flash",
+    "wan2.6-t2v",
+    "wan2.6-i2v",
+    "wan2.6-r2v",
+    "wan26_i2i-edit",
+    "wan26_i2i-interleave",
+)
+
+
+@dataclass
+class Row:
+    """What the demo reports about one task."""
+
+    example: str
+    task: dict[str, Any]
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _submit_all(http: httpx.Client, api: str) -> list[Row]:
+    rows = []
+    for name in DEMO_REQUESTS:
+        body = json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
+        answer = http.post(f"{api}/v1/tasks", json=body)
+        if answer.status_code != 202:
+            raise RuntimeError(f"{name}: submit answered {answer.status_code}: {answer.text}")
+        rows.append(Row(name, answer.json()))
+    return rows
+
+
+def _progress_line(row: Row, started: float) -> str:
+    task = row.task
+    progress = task.get("progress") or (100 if task["status"] == "succeeded" else 0)
+    bar = "#" * (progress // 5) + "." * (20 - progress // 5)
+    return (
+        f"  {row.example:<30} {task['status']:<10} [{bar}] {progress:>3}%"
+        f"  {time.monotonic() - started:5.1f}s"
+    )
+
+
+def _follow(http: httpx.Client, api: str, rows: list[Row], timeout_s: float) -> None:
+    """Refresh every task until all are terminal, redrawing their lines (bounded)."""
+    started, tty = time.monotonic(), sys.stdout.isatty()
+    shown: list[str] = []
+    while True:
+        for row in rows:
+            if row.task["status"] not in TERMINAL:
+                row.task = http.get(f"{api}/v1/tasks/{row.task['id']}").json()
+        lines = [_progress_line(row, started) for row in rows]
+        if tty:
+            if shown:
+                sys.stdout.write(f"\x1b[{len(shown)}F")
+            sys.stdout.write("\n".join(f"{line}\x1b[K" for line in lines) + "\n")
+            sys.stdout.flush()
+        else:  # captured output: a line when a status changes, no redraws
+            for old, new in zip(shown or [""] * len(lines), lines, strict=True):
+                if old.split()[:2] != new.split()[:2]:
+                    print(new, flush=True)
+        shown = lines
+        if all(row.task["status"] in TERMINAL for row in rows):
+            return
+        if time.monotonic() - started > timeout_s:
+            raise TimeoutError(f"tasks still running after {timeout_s:.0f} s")
+        time.sleep(0.5)
+
+
+def _table(stack: LocalStack, rows: list[Row], scale: float) -> list[str]:
+    lines = [
+        f"{'model':<28} {'mode':<10} {'path':<8} {'status':<10} {'polls':>5} "
+        f"{'detect s':>9} {'cost USD':>9}"
+    ]
+    for row in rows:
+        task = row.task
+        record = stack.store.get(task["id"])
+        path = "callback" if record.callback_received else "poll"
+        detect = "-"
+        if stack.sim and record.upstream_id and record.completed_at:
+            timeline = stack.sim.timeline(record.upstream_id)
+            if timeline and timeline[1] is not None:
+                detect = f"{(_epoch(record.completed_at) - timeline[1]) / scale:.1f}"
+        cost = (task.get("usage") or {}).get("cost_usd") or "-"
+        lines.append(
+            f"{task['model']:<28} {task['mode']:<10} {path:<8} {task['status']:<10} "
+            f"{record.polls:>5} {detect:>9} {cost!s:>9}"
+        )
+    return lines
+
+
+def run_demo(time_scale: float, timeout_s: float = 110.0) -> int:
+    """Run the demo; 0 only if every task succeeded."""
+    print(f"starting the local stack (time scale {time_scale:g}) ...", flush=True)
+    with (
+        local_stack(time_scale=time_scale, log_level="WARNING") as stack,
+        httpx.Client(timeout=httpx.Timeout(10.0)) as http,
+    ):
+        api = stack.api.url
+        print(
+            f"API {api}; submitting {len(DEMO_REQUESTS)} tasks, one per model and mode", flush=True
+        )
+        rows = _submit_all(http, api)
+        try:
+            _follow(http, api, rows, timeout_s)
+        except TimeoutError as exc:
+            print(f"demo: {exc}", file=sys.stderr)
+        print()
+        print("\n".join(_table(stack, rows, time_scale)))
+        print("\n(polls: status reads by the state machine's check step; detect s: from the")
+        print(" upstream finishing to our record saying so, in upstream seconds; waits are whole")
+        print(
+            f" seconds of real time, so at time scale {time_scale:g} a wait is a multiple of "
+            f"{1 / time_scale:g} upstream seconds)"
+        )
+        print("\nresults in S3:")
+        for row in rows:
+            for output in row.task.get("outputs") or []:
+                if output.get("key"):
+                    print(f"  s3://{stack.stack.ref('ResultsBucket')}/{output['key']}")
+        failed = [r.example for r in rows if r.task["status"] != TaskStatus.SUCCEEDED.value]
+    if failed:
+        print(f"\nnot succeeded: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print(f"\nall {len(rows)} tasks succeeded")
+    return 0
