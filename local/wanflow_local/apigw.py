@@ -4,6 +4,10 @@ Each `Api` event of a function in template.yaml is a route (`Path` with `{name}`
 `Method`). A request is turned into the proxy event API Gateway would send, the function is
 invoked through Lambda (moto, which runs our handler in-process), and its proxy result becomes
 the HTTP answer. The stage name prefixes every path, as on AWS (`/prod/v1/tasks`).
+
+A function whose handler runs in this process is called directly, as API Gateway's proxy
+integration calls Lambda, without a round trip through moto's Lambda API; the event, the context
+and the error shape are the same either way.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from wanflow_local.aws import LocalAws
-from wanflow_local.deploy import Stack
+from wanflow_local.aws import LocalAws, run_handler
+from wanflow_local.deploy import Function, Stack
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ class ApiGateway:
 
     def __init__(self, stack: Stack, aws: LocalAws, *, port: int = 0, stage: str = "prod") -> None:
         self.routes = routes_of(stack)
+        self._functions = {f.name: f for f in stack.functions.values()}
         self.stage = stage
         self._lambda = aws.client("lambda")
         self._server = _Server(("127.0.0.1", port), _Handler, self)
@@ -147,19 +152,50 @@ class ApiGateway:
         }
 
     def _invoke(self, route: Route, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-        answer = self._lambda.invoke(FunctionName=route.function_name, Payload=json.dumps(event))
-        payload = json.loads(answer["Payload"].read() or b"null")
-        if answer.get("FunctionError") or not isinstance(payload, dict):
-            logger.error("function failed", extra={"route": route.path, "payload": payload})
-            return (
-                502,
-                {"Content-Type": "application/json"},
-                b'{"message": "Internal server error"}',
+        handler = LocalAws.handler(route.function_name)
+        function = self._functions.get(route.function_name)
+        if handler is not None and function is not None:
+            raw, failed = run_handler(handler, event, _Described(function))
+        else:
+            answer = self._lambda.invoke(
+                FunctionName=route.function_name, Payload=json.dumps(event)
             )
-        raw = payload.get("body") or ""
-        data = base64.b64decode(raw) if payload.get("isBase64Encoded") else str(raw).encode()
+            raw, failed = answer["Payload"].read(), bool(answer.get("FunctionError"))
+        payload = json.loads(raw or b"null")
+        if failed or not isinstance(payload, dict):
+            logger.error("function failed", extra={"route": route.path, "payload": payload})
+            return 502, {"Content-Type": "application/json"}, _INTERNAL_ERROR
+        body = payload.get("body") or ""
+        data = base64.b64decode(body) if payload.get("isBase64Encoded") else str(body).encode()
         headers = {str(k): str(v) for k, v in (payload.get("headers") or {}).items()}
         return int(payload.get("statusCode", 200)), headers, data
+
+
+@dataclass(frozen=True)
+class _Described:
+    """A stack function described the way `run_handler` reads a Lambda function."""
+
+    function: Function
+
+    @property
+    def function_name(self) -> str:
+        return self.function.name
+
+    @property
+    def function_arn(self) -> str:
+        return self.function.arn
+
+    @property
+    def version(self) -> str:
+        return "$LATEST"
+
+    @property
+    def memory_size(self) -> int:
+        return self.function.memory_size
+
+    @property
+    def timeout(self) -> int:
+        return self.function.timeout
 
 
 _INTERNAL_ERROR = b'{"message": "Internal server error"}'

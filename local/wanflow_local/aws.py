@@ -147,14 +147,14 @@ def _invoke(  # noqa: PLR0917 -- moto calls it positionally with this exact sign
     if invocation_type == "Event":
         # Asynchronous invocation: answer 202 at once, run the handler on its own thread.
         threading.Thread(
-            target=_run_handler,
+            target=run_handler,
             args=(handler, event, function),
             name=f"lambda-event-{function.function_name}",
             daemon=True,
         ).start()
         return b""
 
-    payload, failed = _run_handler(handler, event, function)
+    payload, failed = run_handler(handler, event, function)
     if failed:
         response_headers["x-amz-function-error"] = "Unhandled"
     response_headers["Content-Length"] = str(len(payload))
@@ -185,8 +185,12 @@ def _header(headers: Any, name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _run_handler(handler: Handler, event: Any, function: Any) -> tuple[bytes, bool]:
-    """Call the handler; returns (payload, failed) as the Lambda Invoke API would."""
+def run_handler(handler: Handler, event: Any, function: Any) -> tuple[bytes, bool]:
+    """Call the handler; returns (payload, failed) as the Lambda Invoke API would.
+
+    `function` describes the Lambda function: `function_name`, `version`, `function_arn`,
+    `memory_size`, `timeout` (moto's function object has them).
+    """
     request_id = str(uuid.uuid4())
     timeout_s = float(function.timeout or 3)
     started = time.monotonic()

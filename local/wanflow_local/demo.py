@@ -101,7 +101,7 @@ def _table(stack: LocalStack, rows: list[Row], scale: float) -> list[str]:
     for row in rows:
         task = row.task
         record = stack.store.get(task["id"])
-        path = "callback" if record.callback_received else "poll"
+        path = "poll" if record.polls else "callback"  # a callback task is never checked
         detect = "-"
         if stack.sim and record.upstream_id and record.completed_at:
             timeline = stack.sim.timeline(record.upstream_id)

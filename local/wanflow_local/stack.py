@@ -65,15 +65,6 @@ class LocalStack:
                 raise TimeoutError(f"task {task_id} still {record.status} after {timeout} s")
             time.sleep(0.1)
 
-    def events(self, task_id: str) -> list[dict[str, Any]]:
-        """The raw events (upstream callbacks) recorded beside a task."""
-        got = self.aws.client("dynamodb").query(
-            TableName=self.stack.ref("TasksTable"),
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
-            ExpressionAttributeValues={":pk": {"S": f"TASK#{task_id}"}, ":ev": {"S": "EVENT#"}},
-        )
-        return list(got.get("Items", []))
-
     def objects(self, prefix: str) -> dict[str, bytes]:
         """The objects of the results bucket under a prefix, with their bytes."""
         s3 = self.aws.client("s3")

@@ -90,15 +90,16 @@ class Lifecycle:
     def await_callback(self, task_id: str, token: str) -> None:
         """Keep the execution's task token on the task, for the webhook receiver to send back.
 
-        If the callback already came (or the task already ended), resumes the execution at once:
-        whichever of this step and the receiver writes second sees the other's write.
+        If the callback already came (or the task already ended), resumes the execution at once.
+        The token is written before the callbacks are looked for, and the receiver records a
+        callback before it reads the token: whichever comes second sees the other.
         """
         try:
-            record = self.store.patch(task_id, {"task_token": token})
+            self.store.patch(task_id, {"task_token": token})
         except StaleWrite:  # terminal already
             self._resume(token)
             return
-        if record.callback_received:
+        if self.store.has_events(task_id):
             self._resume(token)
 
     def _resume(self, token: str) -> None:

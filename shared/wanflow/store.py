@@ -61,7 +61,6 @@ class TaskRecord(Schema):
     error: TaskError | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     task_token: str | None = Field(default=None, description="Step Functions token, if waiting.")
-    callback_received: bool = False
     polls: int = 0
     unknown_count: int = 0
     created_at: str
@@ -159,6 +158,21 @@ class TaskStore:
         if "Item" not in got:
             raise TaskNotFound(f"no task {task_id}")
         return TaskRecord.model_validate(_from_dynamo(got["Item"]))
+
+    def peek(self, task_id: str, fields: tuple[str, ...]) -> dict[str, Any]:
+        """Some attributes of a task, read consistently (cheaper than the whole task on a hot
+        path); TaskNotFound if there is none. Absent attributes are absent from the result."""
+        names = {f"#a{i}": name for i, name in enumerate(fields)}
+        got = self.client.get_item(
+            TableName=self.table,
+            Key=_key(task_id),
+            ConsistentRead=True,
+            ProjectionExpression=", ".join(names),
+            ExpressionAttributeNames=names,
+        )
+        if "Item" not in got:
+            raise TaskNotFound(f"no task {task_id}")
+        return _from_dynamo(got["Item"])
 
     def advance(
         self, task_id: str, target: TaskStatus, changes: Mapping[str, Any] | None = None
@@ -263,7 +277,11 @@ class TaskStore:
         return records, got.get("LastEvaluatedKey")
 
     def record_event(self, task_id: str, event_id: str, kind: str, body: Any) -> bool:
-        """Keep a raw event (an upstream callback) once; False if that event id was seen before."""
+        """Keep a raw event (an upstream callback) beside its task, once per event id.
+
+        Returns False if that event id was recorded before. A plain conditional put: the
+        cheapest write there is, on the callback route's hot path.
+        """
         item = _to_dynamo({"kind": kind, "body": json.dumps(body), "at": now_iso()})
         item.update({"pk": {"S": f"TASK#{task_id}"}, "sk": {"S": f"EVENT#{event_id}"}})
         try:
@@ -275,6 +293,18 @@ class TaskStore:
                 return False
             raise
         return True
+
+    def has_events(self, task_id: str) -> bool:
+        """Whether any event (an upstream callback) was recorded for the task (consistent read)."""
+        got = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
+            ExpressionAttributeValues={":pk": {"S": f"TASK#{task_id}"}, ":ev": {"S": "EVENT#"}},
+            ConsistentRead=True,
+            Limit=1,
+            Select="COUNT",
+        )
+        return got.get("Count", 0) > 0
 
 
 def _conditional(exc: ClientError) -> bool:
