@@ -1,15 +1,28 @@
-"""The `wanflow` command."""
+"""The `wanflow` command.
+
+Exit codes: 0 done (for a waited task: it succeeded); 1 a task did not succeed, the API failed
+(5xx) or could not be reached; 2 the request was wrong (invalid input, 4xx, a missing setting).
+The API commands read WANFLOW_API_URL and WANFLOW_API_KEY. `submit` and `status` print the API's
+JSON, error JSON included; the other commands report an error as one line on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from wanflow.console import ApiClient, ApiError, TaskJson
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
 
 
 def _read_json(source: str) -> Any:
@@ -68,6 +81,195 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- commands on the API ---------------------------------------------------------------------
+
+ApiCommand = Callable[[argparse.Namespace, "ApiClient"], int]
+
+
+def _api_command(run: ApiCommand) -> Callable[[argparse.Namespace], int]:
+    """Give a command a client from the environment; its errors become one line and an exit code."""
+
+    @functools.wraps(run)
+    def command(args: argparse.Namespace) -> int:
+        from wanflow.console import ApiClient, ApiError, ConsoleError, MissingSetting
+
+        try:
+            with ApiClient.from_env() as client:
+                return run(args, client)
+        except ConsoleError as exc:
+            print(f"wanflow {args.command}: {exc}", file=sys.stderr)
+            invalid = isinstance(exc, MissingSetting) or (
+                isinstance(exc, ApiError) and exc.client_error
+            )
+            return EXIT_INVALID if invalid else EXIT_FAILED
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+
+    return command
+
+
+def _error_json(exc: ApiError) -> int:
+    """Print the error JSON as the API sent it; the exit code for its status."""
+    _dump(exc.body, sys.stdout)
+    return EXIT_INVALID if exc.client_error else EXIT_FAILED
+
+
+def _watch(
+    args: argparse.Namespace,
+    client: ApiClient,
+    task_ids: Sequence[str],
+    first: dict[str, TaskJson] | None = None,
+) -> int:
+    """Live progress until every task is terminal; 0 only if every one succeeded."""
+    from wanflow.console import TERMINAL_STATUSES, ProgressView, watch_tasks
+
+    view = ProgressView(sys.stdout, tty=sys.stdout.isatty())
+    final = watch_tasks(client.get, task_ids, view, timeout_s=args.timeout, first=first)
+    pending = [i for i in task_ids if final.get(i, {}).get("status") not in TERMINAL_STATUSES]
+    if pending:  # only with --timeout: without one the watch returns when all have ended
+        print(
+            f"wanflow {args.command}: not finished after {args.timeout:g} s: {', '.join(pending)}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    succeeded = all(final[i].get("status") == "succeeded" for i in task_ids)
+    return EXIT_OK if succeeded else EXIT_FAILED
+
+
+@_api_command
+def cmd_submit(args: argparse.Namespace, client: ApiClient) -> int:
+    """Submit a request: the task JSON (then, with --wait, its progress) or the error JSON."""
+    from wanflow.console import ApiError
+
+    try:
+        body = _read_json(args.file)
+    except ValueError as exc:
+        print(f"wanflow submit: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        task = client.submit(body, idempotency_key=args.idempotency_key)
+    except ApiError as exc:
+        return _error_json(exc)
+    _dump(task, sys.stdout)
+    if not args.wait:
+        return EXIT_OK
+    sys.stdout.flush()
+    return _watch(args, client, [task["id"]], first={task["id"]: task})
+
+
+@_api_command
+def cmd_status(args: argparse.Namespace, client: ApiClient) -> int:
+    """Print one task, or the error JSON (exit 2 for an unknown id)."""
+    from wanflow.console import ApiError
+
+    try:
+        task = client.get(args.id)
+    except ApiError as exc:
+        return _error_json(exc)
+    _dump(task, sys.stdout)
+    return EXIT_OK
+
+
+@_api_command
+def cmd_watch(args: argparse.Namespace, client: ApiClient) -> int:
+    """Live progress of tasks until all are terminal; exit 0 only if every one succeeded."""
+    return _watch(args, client, list(dict.fromkeys(args.ids)))
+
+
+@_api_command
+def cmd_tasks(args: argparse.Namespace, client: ApiClient) -> int:
+    """A table of the tenant's tasks, newest first."""
+    from wanflow.console import task_table
+
+    if args.all:
+        tasks = list(client.list_all(args.status, args.model, page_size=args.limit or 100))
+    else:
+        tasks, _ = client.list(args.status, args.model, limit=args.limit or 20)
+    print(task_table(tasks))
+    return EXIT_OK
+
+
+@_api_command
+def cmd_download(args: argparse.Namespace, client: ApiClient) -> int:
+    """Fetch a succeeded task's outputs into DIR; print each file's path."""
+    task = client.get(args.id)
+    if task.get("status") != "succeeded":
+        print(
+            f"wanflow download: task {args.id} is {task.get('status')}, not succeeded: "
+            "nothing to download",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    directory = Path(args.dir) if args.dir else Path(str(task["id"]))
+    try:
+        paths = client.download(task, directory)
+    except OSError as exc:
+        print(f"wanflow download: cannot write {directory}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for path in paths:
+        print(path)
+    return EXIT_OK
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _add_api_commands(sub: Any) -> None:
+    submit = sub.add_parser("submit", help="submit a request to the API")
+    submit.add_argument("file", help="request JSON file, or - for standard input")
+    submit.add_argument("--idempotency-key", metavar="K", help="the same K never runs twice")
+    submit.add_argument("--wait", action="store_true", help="then watch it until it ends")
+    submit.add_argument(
+        "--timeout", type=_seconds, metavar="S", help="with --wait: give up after S seconds"
+    )
+    submit.set_defaults(func=cmd_submit)
+
+    status = sub.add_parser("status", help="print a task")
+    status.add_argument("id", help="task id")
+    status.set_defaults(func=cmd_status)
+
+    watch = sub.add_parser("watch", help="live progress of tasks until they end")
+    watch.add_argument("ids", nargs="+", metavar="ID", help="task id")
+    watch.add_argument("--timeout", type=_seconds, metavar="S", help="give up after S seconds")
+    watch.set_defaults(func=cmd_watch)
+
+    tasks = sub.add_parser("tasks", help="list tasks, newest first")
+    tasks.add_argument("--status", metavar="S", help="only tasks in this status")
+    tasks.add_argument("--model", metavar="M", help="only tasks of this model")
+    tasks.add_argument(
+        "--limit",
+        type=_positive_int,
+        metavar="N",
+        help="at most N tasks (default 20); with --all, N per page (default 100)",
+    )
+    tasks.add_argument("--all", action="store_true", help="every task, following the pages")
+    tasks.set_defaults(func=cmd_tasks)
+
+    download = sub.add_parser("download", help="fetch a succeeded task's outputs")
+    download.add_argument("id", help="task id")
+    download.add_argument("dir", nargs="?", help="where to write them (default ./<task id>/)")
+    download.set_defaults(func=cmd_download)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `wanflow` command."""
     parser = argparse.ArgumentParser(
@@ -83,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--schema", action="store_true", help="include each request schema")
     models.set_defaults(func=cmd_models)
 
+    _add_api_commands(sub)
     _add_local_commands(sub)
     return parser
 
