@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from wanflow.task import TERMINAL, TaskStatus
+from wanflow.console import TERMINAL_STATUSES, ApiClient, ProgressView, watch_tasks
+from wanflow.task import TaskStatus
+from wanflow_local.commands import DEV_API_KEY
 from wanflow_local.stack import LocalStack, local_stack
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "events" / "requests" / "valid"
@@ -46,51 +45,12 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def _submit_all(http: httpx.Client, api: str) -> list[Row]:
+def _submit_all(client: ApiClient) -> list[Row]:
     rows = []
     for name in DEMO_REQUESTS:
         body = json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
-        answer = http.post(f"{api}/v1/tasks", json=body)
-        if answer.status_code != 202:
-            raise RuntimeError(f"{name}: submit answered {answer.status_code}: {answer.text}")
-        rows.append(Row(name, answer.json()))
+        rows.append(Row(name, client.submit(body)))
     return rows
-
-
-def _progress_line(row: Row, started: float) -> str:
-    task = row.task
-    progress = task.get("progress") or (100 if task["status"] == "succeeded" else 0)
-    bar = "#" * (progress // 5) + "." * (20 - progress // 5)
-    return (
-        f"  {row.example:<30} {task['status']:<10} [{bar}] {progress:>3}%"
-        f"  {time.monotonic() - started:5.1f}s"
-    )
-
-
-def _follow(http: httpx.Client, api: str, rows: list[Row], timeout_s: float) -> None:
-    """Refresh every task until all are terminal, redrawing their lines (bounded)."""
-    started, tty = time.monotonic(), sys.stdout.isatty()
-    shown: list[str] = []
-    while True:
-        for row in rows:
-            if row.task["status"] not in TERMINAL:
-                row.task = http.get(f"{api}/v1/tasks/{row.task['id']}").json()
-        lines = [_progress_line(row, started) for row in rows]
-        if tty:
-            if shown:
-                sys.stdout.write(f"\x1b[{len(shown)}F")
-            sys.stdout.write("\n".join(f"{line}\x1b[K" for line in lines) + "\n")
-            sys.stdout.flush()
-        else:  # captured output: a line when a status changes, no redraws
-            for old, new in zip(shown or [""] * len(lines), lines, strict=True):
-                if old.split()[:2] != new.split()[:2]:
-                    print(new, flush=True)
-        shown = lines
-        if all(row.task["status"] in TERMINAL for row in rows):
-            return
-        if time.monotonic() - started > timeout_s:
-            raise TimeoutError(f"tasks still running after {timeout_s:.0f} s")
-        time.sleep(0.5)
 
 
 def _table(stack: LocalStack, rows: list[Row], scale: float) -> list[str]:
@@ -120,17 +80,20 @@ def run_demo(time_scale: float, timeout_s: float = 110.0) -> int:
     print(f"starting the local stack (time scale {time_scale:g}) ...", flush=True)
     with (
         local_stack(time_scale=time_scale, log_level="WARNING") as stack,
-        httpx.Client(timeout=httpx.Timeout(10.0)) as http,
+        ApiClient(stack.api.url, DEV_API_KEY) as client,
     ):
-        api = stack.api.url
-        print(
-            f"API {api}; submitting {len(DEMO_REQUESTS)} tasks, one per model and mode", flush=True
-        )
-        rows = _submit_all(http, api)
-        try:
-            _follow(http, api, rows, timeout_s)
-        except TimeoutError as exc:
-            print(f"demo: {exc}", file=sys.stderr)
+        count = len(DEMO_REQUESTS)
+        print(f"API {stack.api.url}; submitting {count} tasks, one per model and mode", flush=True)
+        rows = _submit_all(client)
+        for row in rows:
+            print(f"  {row.task['id']}  {row.example}")
+        ids = [row.task["id"] for row in rows]
+        view = ProgressView(sys.stdout, tty=sys.stdout.isatty())
+        latest = watch_tasks(client.get, ids, view, interval_s=0.5, timeout_s=timeout_s)
+        for row in rows:
+            row.task = latest.get(row.task["id"], row.task)
+        if any(row.task["status"] not in TERMINAL_STATUSES for row in rows):
+            print(f"demo: tasks still running after {timeout_s:.0f} s", file=sys.stderr)
         print()
         print("\n".join(_table(stack, rows, time_scale)))
         print("\n(polls: status reads by the state machine's check step; detect s: from the")
