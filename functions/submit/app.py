@@ -54,7 +54,25 @@ def submit() -> Response[str]:
     return _json(202, task.public().model_dump(mode="json"))
 
 
+def _uploaded(event: dict[str, Any]) -> dict[str, Any]:
+    """S3 ObjectCreated: each uploaded image becomes a task (a bad one, a failed task)."""
+    intake = runtime.uploads()
+    tasks = []
+    for record in event["Records"]:
+        s3 = record["s3"]
+        task = intake.handle(
+            s3["bucket"]["name"], s3["object"]["key"], s3["object"].get("eTag", "")
+        )
+        if task is not None:
+            logger.info("upload submitted", task_id=task.id, status=task.status.value)
+            tasks.append(task.id)
+    return {"tasks": tasks}
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Lambda entry point."""
+    """Lambda entry point: API Gateway requests, and S3 notifications of uploads."""
+    records = event.get("Records") or []
+    if records and records[0].get("eventSource") == "aws:s3":
+        return _uploaded(event)
     return app.resolve(event, context)

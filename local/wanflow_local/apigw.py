@@ -24,8 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from wanflow_local.aws import LocalAws, run_handler
-from wanflow_local.deploy import Function, Stack
+from wanflow_local.aws import LocalAws
+from wanflow_local.deploy import Stack
 
 logger = logging.getLogger(__name__)
 
@@ -152,10 +152,10 @@ class ApiGateway:
         }
 
     def _invoke(self, route: Route, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-        handler = LocalAws.handler(route.function_name)
         function = self._functions.get(route.function_name)
-        if handler is not None and function is not None:
-            raw, failed = run_handler(handler, event, _Described(function))
+        ran = function.invoke(event) if function is not None else None
+        if ran is not None:
+            raw, failed = ran
         else:
             answer = self._lambda.invoke(
                 FunctionName=route.function_name, Payload=json.dumps(event)
@@ -169,33 +169,6 @@ class ApiGateway:
         data = base64.b64decode(body) if payload.get("isBase64Encoded") else str(body).encode()
         headers = {str(k): str(v) for k, v in (payload.get("headers") or {}).items()}
         return int(payload.get("statusCode", 200)), headers, data
-
-
-@dataclass(frozen=True)
-class _Described:
-    """A stack function described the way `run_handler` reads a Lambda function."""
-
-    function: Function
-
-    @property
-    def function_name(self) -> str:
-        return self.function.name
-
-    @property
-    def function_arn(self) -> str:
-        return self.function.arn
-
-    @property
-    def version(self) -> str:
-        return "$LATEST"
-
-    @property
-    def memory_size(self) -> int:
-        return self.function.memory_size
-
-    @property
-    def timeout(self) -> int:
-        return self.function.timeout
 
 
 _INTERNAL_ERROR = b'{"message": "Internal server error"}'

@@ -33,7 +33,7 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from wanflow_local.aws import Handler, LocalAws
+from wanflow_local.aws import Handler, LocalAws, run_handler
 from wanflow_local.cfn import (
     Resolver,
     TemplateError,
@@ -94,6 +94,25 @@ class Function:
     environment: dict[str, str]
     in_process: bool = False
     """True once a Python callable runs its invocations (else moto echoes the payload)."""
+
+    # What `aws.run_handler` reads of a function, named as on moto's function objects.
+    @property
+    def function_name(self) -> str:
+        return self.name
+
+    @property
+    def function_arn(self) -> str:
+        return self.arn
+
+    @property
+    def version(self) -> str:
+        return "$LATEST"
+
+    def invoke(self, event: Any) -> tuple[bytes, bool] | None:
+        """Run the function's in-process handler on `event` as Lambda would: its payload and
+        whether it failed; None when no handler runs in this process."""
+        handler = LocalAws.handler(self.name)
+        return None if handler is None else run_handler(handler, event, self)
 
 
 @dataclass(frozen=True)

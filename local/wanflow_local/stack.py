@@ -18,6 +18,7 @@ from wanflow.task import TERMINAL
 from wanflow_local.apigw import ApiGateway
 from wanflow_local.aws import LocalAws, execution_history, wait_for_execution
 from wanflow_local.deploy import Stack, deploy
+from wanflow_local.s3events import S3Notifier
 from wanflow_local.simulator import DEFAULT_API_KEY, Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,4 +118,5 @@ def local_stack(
             SecretId=stack.ref("UpstreamApiKey"), SecretString=upstream_key or ""
         )
         api = cleanup.enter_context(ApiGateway(stack, aws, port=api_port))
+        cleanup.enter_context(S3Notifier(stack, aws))
         yield LocalStack(aws, stack, api, sim)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from wanflow.lifecycle import Lifecycle
     from wanflow.store import TaskStore
     from wanflow.submission import Submitter
+    from wanflow.uploads import UploadIntake
     from wanflow.upstream import UpstreamClient
 
 
@@ -112,6 +113,14 @@ def submitter() -> Submitter:
 
 
 @cache
+def uploads() -> UploadIntake:
+    """The intake of uploaded images."""
+    from wanflow.uploads import UploadIntake
+
+    return UploadIntake(submitter(), s3())
+
+
+@cache
 def callback_receiver() -> CallbackReceiver:
     """The upstream callback receiver."""
     from wanflow.callbacks import CallbackReceiver
@@ -133,6 +142,7 @@ def reset() -> None:
         upstream,
         lifecycle,
         submitter,
+        uploads,
         callback_receiver,
     ):
         built.cache_clear()

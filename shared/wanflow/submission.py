@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from wanflow.catalog import ValidatedRequest, validate
+from wanflow.catalog.base import Timing
 from wanflow.config import Config
 from wanflow.errors import WanflowError
 from wanflow.schedule import callback_wait_s, next_poll
@@ -122,6 +123,35 @@ class Submitter:
         record = self._create_upstream(record, validated, hook)
         self._start(record)
         return record, True
+
+    def reject(self, tenant: str, task_id: str, body: Any, error: TaskError) -> TaskRecord:
+        """Record a task that failed before anything was sent upstream (a bad upload, say).
+
+        The client sees it like any failed task, with the reason; a repeated rejection of the
+        same task id (an event delivered twice) returns the first record.
+        """
+        model = body.get("model") if isinstance(body, dict) else None
+        now = now_iso()
+        record = TaskRecord(
+            id=task_id,
+            tenant=tenant,
+            model=str(model or "unknown"),
+            mode="unknown",
+            status=TaskStatus.FAILED,
+            completion="poll",
+            request=body if isinstance(body, dict) else {},
+            request_hash=_request_hash(body),
+            timing=Timing(expected_s=0, low_s=0, high_s=0, deadline_s=0),
+            error=error,
+            created_at=now,
+            updated_at=now,
+            completed_at=now,
+        )
+        try:
+            self.store.create(record)
+        except TaskExists:
+            return self.store.get(task_id)
+        return record
 
     def _new_record(
         self, task_id: str, tenant: str, validated: ValidatedRequest, body: Any, callback: bool

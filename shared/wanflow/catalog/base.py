@@ -311,6 +311,18 @@ class ModelSpec(ABC):
     accepts_callback: ClassVar[bool] = False
     request_model: ClassVar[type[Strict]]
 
+    #: Side range (px) of the model's input image, for checking an uploaded one; None when the
+    #: model takes no image or its seed gives no range.
+    image_sides: ClassVar[tuple[int, int] | None] = None
+
+    def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
+        """The request with `url` as its input image (an upload, passed upstream by URL).
+
+        Raises ValueError for a model that takes no input image.
+        """
+        del body, url
+        raise ValueError(f"{self.id} takes no input image")
+
     def recode(self, param: str | None, code: str) -> str:
         """Map a generic error code to the model's own (only wan26_i2i has its own codes)."""
         del param

@@ -67,6 +67,11 @@ class Wan22I2VFlash(ModelSpec):
     route = GENERATION_ROUTE
     vocabulary = Vocabulary.GENERATION
     request_model = Request
+    image_sides = IMAGE_SIDE
+
+    def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
+        """The first frame goes in `input.img_url`."""
+        return {**body, "input": {**body.get("input", {}), "img_url": url}}
 
     def mode_of(self, request: Any) -> str:
         return "i2v"

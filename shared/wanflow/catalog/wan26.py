@@ -107,6 +107,10 @@ class Wan26(ModelSpec):
     vocabulary = Vocabulary.UNIFIED
     request_model = Request
 
+    def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
+        """An image makes it image-to-video: the one entry of `image_urls`."""
+        return {**body, "image_urls": [url]}
+
     def cross_check(self, raw: dict[str, Any], problems: Problems) -> None:
         """Mode-dependent rules: what each mode requires, refuses and ignores."""
         if present(raw, "image_urls") and present(raw, "metadata.reference_urls"):

@@ -152,6 +152,13 @@ class Wan26I2I(ModelSpec):
     route = GENERATION_ROUTE
     vocabulary = Vocabulary.GENERATION
     request_model = Request
+    image_sides = IMAGE_SIDE
+
+    def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
+        """The image is added to the message's content, after what is already there."""
+        messages = body.get("input", {}).get("messages") or [{"role": "user", "content": []}]
+        first = {**messages[0], "content": [*messages[0].get("content", []), {"image": url}]}
+        return {**body, "input": {**body.get("input", {}), "messages": [first, *messages[1:]]}}
 
     def recode(self, param: str | None, code: str) -> str:
         """Field failures carry the seed's code for that field where it has one."""

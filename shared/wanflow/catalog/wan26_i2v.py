@@ -76,6 +76,11 @@ class Wan26I2V(ModelSpec):
     route = GENERATION_ROUTE
     vocabulary = Vocabulary.GENERATION
     request_model = Request
+    image_sides = IMAGE_SIDE
+
+    def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
+        """The first frame goes in `input.img_url`."""
+        return {**body, "input": {**body.get("input", {}), "img_url": url}}
 
     def cross_check(self, raw: dict[str, Any], problems: Problems) -> None:
         """Ignored combinations become warnings (the upstream applies them silently)."""

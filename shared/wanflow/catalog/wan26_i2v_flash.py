@@ -74,6 +74,11 @@ class Wan26I2VFlash(ModelSpec):
     vocabulary = Vocabulary.FLASH
     accepts_callback = True
     request_model = Request
+    image_sides = (360, 2000)
+
+    def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
+        """The first frame is the one entry of `image_urls`."""
+        return {**body, "image_urls": [url]}
 
     def cross_check(self, raw: dict[str, Any], problems: Problems) -> None:
         """The audio file must be mp3; audio=false makes audio_url pointless."""
