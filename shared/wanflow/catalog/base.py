@@ -185,6 +185,11 @@ CallbackUrl = Annotated[str, AfterValidator(_callback_url)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED, description="Random seed, 0..2147483647.")]
 
 
+def with_input_img_url(body: dict[str, Any], url: str) -> dict[str, Any]:
+    """The body with `url` as `input.img_url` (the generation family's first frame)."""
+    return {**body, "input": {**body.get("input", {}), "img_url": url}}
+
+
 # --- turning failures into error items -----------------------------------------------------
 
 _PYDANTIC_CODES = {

@@ -15,6 +15,7 @@ from wanflow.catalog.base import (
     Strict,
     Timing,
     image_ref,
+    with_input_img_url,
 )
 from wanflow.task import Vocabulary
 
@@ -71,7 +72,7 @@ class Wan22I2VFlash(ModelSpec):
 
     def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
         """The first frame goes in `input.img_url`."""
-        return {**body, "input": {**body.get("input", {}), "img_url": url}}
+        return with_input_img_url(body, url)
 
     def mode_of(self, request: Any) -> str:
         return "i2v"

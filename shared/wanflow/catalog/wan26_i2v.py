@@ -18,6 +18,7 @@ from wanflow.catalog.base import (
     image_ref,
     pick,
     present,
+    with_input_img_url,
 )
 from wanflow.task import Vocabulary
 
@@ -80,7 +81,7 @@ class Wan26I2V(ModelSpec):
 
     def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
         """The first frame goes in `input.img_url`."""
-        return {**body, "input": {**body.get("input", {}), "img_url": url}}
+        return with_input_img_url(body, url)
 
     def cross_check(self, raw: dict[str, Any], problems: Problems) -> None:
         """Ignored combinations become warnings (the upstream applies them silently)."""
