@@ -101,8 +101,12 @@ class Submitter:
         *,
         idempotency_key: str | None = None,
         public_base_url: str | None = None,
+        identity: Any = None,
     ) -> tuple[TaskRecord, bool]:
         """Submit a request; returns the task and whether this call created it.
+
+        `identity` is what a replay with the same idempotency key must match (the body, unless
+        the caller built the body from something steadier, like an upload's own request).
 
         Raises InvalidRequest (nothing recorded), IdempotencyConflict, UpstreamRefused or
         UpstreamDown (the task is recorded as failed in both).
@@ -115,11 +119,12 @@ class Submitter:
             hook = callback_url(
                 base, task_id, self.callback_secret, allow_http=self.config.allow_http_callbacks
             )
-        record = self._new_record(task_id, tenant, validated, body, hook is not None)
+        fingerprint = _request_hash(body if identity is None else identity)
+        record = self._new_record(task_id, tenant, validated, fingerprint, hook is not None)
         try:
             self.store.create(record)
         except TaskExists:
-            return self._replay(task_id, body), False
+            return self._replay(task_id, fingerprint), False
         record = self._create_upstream(record, validated, hook)
         self._start(record)
         return record, True
@@ -154,7 +159,12 @@ class Submitter:
         return record
 
     def _new_record(
-        self, task_id: str, tenant: str, validated: ValidatedRequest, body: Any, callback: bool
+        self,
+        task_id: str,
+        tenant: str,
+        validated: ValidatedRequest,
+        fingerprint: str,
+        callback: bool,
     ) -> TaskRecord:
         now = now_iso()
         return TaskRecord(
@@ -165,16 +175,16 @@ class Submitter:
             status=TaskStatus.ACCEPTED,
             completion="callback" if callback else "poll",
             request=validated.request,
-            request_hash=_request_hash(body),
+            request_hash=fingerprint,
             warnings=[w.message for w in validated.warnings],
             timing=validated.timing,
             created_at=now,
             updated_at=now,
         )
 
-    def _replay(self, task_id: str, body: Any) -> TaskRecord:
+    def _replay(self, task_id: str, fingerprint: str) -> TaskRecord:
         existing = self.store.get(task_id)
-        if existing.request_hash != _request_hash(body):
+        if existing.request_hash != fingerprint:
             raise IdempotencyConflict(
                 "this Idempotency-Key was already used with a different request body"
             )

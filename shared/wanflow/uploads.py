@@ -62,8 +62,12 @@ class UploadIntake:
         body: Any = None
         try:
             body, data = self._read(bucket, key)
+            # A replay matches on the upload's own request: the presigned URL changes every second.
+            request = body
             body = self._with_image(body, data, bucket, key)
-            record, _ = self.submitter.submit(tenant, body, idempotency_key=idempotency_key)
+            record, _ = self.submitter.submit(
+                tenant, body, idempotency_key=idempotency_key, identity=request
+            )
         except BadUpload as bad:
             error = TaskError(code=bad.code, message=bad.message, retryable=False)
             return self.submitter.reject(tenant, task_id, body, error)
