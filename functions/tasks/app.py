@@ -1,4 +1,7 @@
-"""GET /v1/tasks/{task_id} and GET /v1/tasks: a tenant's tasks, results as presigned URLs."""
+"""The client API but submit: tasks, cancel, deliveries, uploads, models, webhook secret, docs.
+
+Every route is scoped by the tenant the authorizer put in the request context.
+"""
 
 from __future__ import annotations
 
@@ -71,6 +74,15 @@ def list_tasks() -> Response[str]:
     s3, bucket = runtime.s3(), runtime.config().bucket_name
     tasks = [present(r, s3, bucket).model_dump(mode="json") for r in records]
     return _json(200, {"tasks": tasks, "next_cursor": encode_cursor(last)})
+
+
+# --- cancel, models, uploads, OpenAPI and docs -----------------------------------------------
+
+
+# --- client webhooks: deliveries and redelivery ------------------------------------------------
+
+
+# --- tenants: the webhook secret ------------------------------------------------------------------
 
 
 @logger.inject_lambda_context(clear_state=True)

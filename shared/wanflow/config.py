@@ -36,6 +36,7 @@ class Config:
     state_machine_arn: str
     time_scale: float
     allow_http_callbacks: bool = False
+    notify_queue_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -58,6 +59,8 @@ class Config:
             # Only submit starts executions; the others never read it.
             state_machine_arn=env.get("STATE_MACHINE_ARN", "").strip(),
             time_scale=time_scale,
+            # Only the functions that enqueue client notifications read it.
+            notify_queue_url=env.get("NOTIFY_QUEUE_URL", "").strip(),
             # Only the local stack sets this: its API is plain HTTP on loopback.
             allow_http_callbacks=env.get("WANFLOW_LOCAL_HTTP_CALLBACKS") == "1",
         )

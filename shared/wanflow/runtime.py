@@ -16,14 +16,18 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
     from wanflow.callbacks import CallbackReceiver
+    from wanflow.cancellation import Canceller
     from wanflow.lifecycle import Lifecycle
     from wanflow.store import TaskStore
     from wanflow.submission import Submitter
+    from wanflow.tenants import Tenants
     from wanflow.uploads import UploadIntake
     from wanflow.upstream import UpstreamClient
+    from wanflow.webhooks import Deliverer, Notifications
 
 
 @cache
@@ -62,6 +66,13 @@ def s3() -> S3Client:
 def sfn() -> SFNClient:
     """The Step Functions client."""
     client: SFNClient = _client("stepfunctions")
+    return client
+
+
+@cache
+def sqs() -> SQSClient:
+    """The SQS client."""
+    client: SQSClient = _client("sqs")
     return client
 
 
@@ -128,6 +139,38 @@ def callback_receiver() -> CallbackReceiver:
     return CallbackReceiver(store(), sfn(), secret(config().callback_secret_arn))
 
 
+@cache
+def tenants() -> Tenants:
+    """Tenants, their API keys (hashed) and webhook secrets."""
+    from wanflow.tenants import Tenants
+
+    return Tenants(config().table_name, dynamodb())
+
+
+@cache
+def notifications() -> Notifications:
+    """The producer of client webhook events (onto the notify queue)."""
+    from wanflow.webhooks import Notifications
+
+    return Notifications(config(), sqs())
+
+
+@cache
+def deliverer() -> Deliverer:
+    """The consumer of the notify queue: signs and posts client webhooks, retries, logs."""
+    from wanflow.webhooks import Deliverer
+
+    return Deliverer(config(), store(), tenants(), s3(), sqs())
+
+
+@cache
+def canceller() -> Canceller:
+    """Cancels tasks on a client's request."""
+    from wanflow.cancellation import Canceller
+
+    return Canceller(config(), store(), upstream(), sfn(), notifications())
+
+
 def reset() -> None:
     """Forget every collaborator built so far (the local stack, when it points at a new moto)."""
     for built in (
@@ -136,6 +179,7 @@ def reset() -> None:
         dynamodb,
         s3,
         sfn,
+        sqs,
         secrets,
         secret,
         store,
@@ -144,5 +188,9 @@ def reset() -> None:
         submitter,
         uploads,
         callback_receiver,
+        tenants,
+        notifications,
+        deliverer,
+        canceller,
     ):
         built.cache_clear()

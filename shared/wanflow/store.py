@@ -23,7 +23,16 @@ from pydantic_core import to_jsonable_python
 from wanflow.catalog.base import Timing
 from wanflow.errors import WanflowError
 from wanflow.schema import Schema
-from wanflow.task import TERMINAL, Task, TaskError, TaskOutput, TaskStatus, TaskUsage, UpstreamRef
+from wanflow.task import (
+    TERMINAL,
+    Task,
+    TaskError,
+    TaskOutput,
+    TaskStatus,
+    TaskUsage,
+    UpstreamRef,
+    WebhookTarget,
+)
 from wanflow.task import allowed_previous as previous_of
 
 if TYPE_CHECKING:
@@ -60,6 +69,7 @@ class TaskRecord(Schema):
     usage: TaskUsage | None = None
     error: TaskError | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    webhook: WebhookTarget | None = Field(default=None, description="The client's webhook.")
     task_token: str | None = Field(default=None, description="Step Functions token, if waiting.")
     polls: int = 0
     unknown_count: int = 0
@@ -82,6 +92,7 @@ class TaskRecord(Schema):
             usage=self.usage,
             error=self.error,
             metadata=self.metadata,
+            webhook=self.webhook,
             created_at=self.created_at,
             updated_at=self.updated_at,
             completed_at=self.completed_at,

@@ -181,6 +181,28 @@ class UpstreamRef(Schema):
     status: str | None = Field(default=None, description="Last upstream status word seen.")
 
 
+WebhookEvent = Literal[
+    "task.running", "task.succeeded", "task.failed", "task.canceled", "task.timed_out"
+]
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = (
+    "task.running",
+    "task.succeeded",
+    "task.failed",
+    "task.canceled",
+    "task.timed_out",
+)
+
+
+class WebhookTarget(Schema):
+    """Where a task's events are posted (Standard Webhooks, signed with the tenant's secret)."""
+
+    url: str = Field(description="HTTPS URL of the client's receiver.")
+    events: list[WebhookEvent] = Field(
+        default_factory=lambda: list(WEBHOOK_EVENTS),
+        description="The events to send (all of them by default).",
+    )
+
+
 class Task(Schema):
     """A generation job as wanflow tracks it and returns it to clients."""
 
@@ -196,6 +218,7 @@ class Task(Schema):
     usage: TaskUsage | None = Field(default=None, description="Billing, once known.")
     error: TaskError | None = Field(default=None, description="Set when the task did not succeed.")
     metadata: dict[str, str] = Field(default_factory=dict, description="Client's own labels.")
+    webhook: WebhookTarget | None = Field(default=None, description="Where events are posted.")
     created_at: str = Field(description="ISO 8601 creation time.")
     updated_at: str = Field(description="ISO 8601 time of the last change.")
     completed_at: str | None = Field(default=None, description="ISO 8601 time it became terminal.")

@@ -1,0 +1,10 @@
+"""Placeholder until the notify function is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Not written yet."""
+    raise NotImplementedError("notify")
