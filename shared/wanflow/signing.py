@@ -24,7 +24,8 @@ def verify(task_id: str, signature: str | None, secret: str) -> bool:
     """Whether `signature` was made for `task_id` with `secret`; False for anything malformed."""
     if not signature or not secret:
         return False
-    return hmac.compare_digest(sign(task_id, secret), signature)
+    # compare_digest refuses non-ASCII str; bytes compare in constant time whatever they hold.
+    return hmac.compare_digest(sign(task_id, secret).encode(), signature.encode())
 
 
 def callback_url(

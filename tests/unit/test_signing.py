@@ -19,7 +19,7 @@ def test_a_signature_verifies_only_for_its_task_and_secret() -> None:
     assert not verify("task-1", sig[:-1] + ("A" if sig[-1] != "A" else "B"), SECRET)
 
 
-@pytest.mark.parametrize("sig", [None, "", "not base64 !!", "A" * 500])
+@pytest.mark.parametrize("sig", [None, "", "not base64 !!", "A" * 500, "©òE\U0009ed30r"])
 def test_missing_or_malformed_signatures_fail_closed(sig: str | None) -> None:
     assert not verify("task-1", sig, SECRET)
 
