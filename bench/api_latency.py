@@ -21,6 +21,7 @@ import httpx
 
 from wanflow import runtime
 from wanflow.signing import sign
+from wanflow_local.commands import DEV_API_KEY
 from wanflow_local.stack import local_stack
 
 REQUEST = (
@@ -62,7 +63,7 @@ def main() -> int:
     callbacks: list[float] = []
     with (
         local_stack(time_scale=args.time_scale, log_level="WARNING") as stack,
-        httpx.Client() as http,
+        httpx.Client(headers={"Authorization": f"Bearer {DEV_API_KEY}"}) as http,
     ):
         api = stack.api.url
         http.post(f"{api}/v1/tasks", json=body).raise_for_status()  # warm: first imports

@@ -44,6 +44,7 @@ import httpx
 
 from wanflow import runtime
 from wanflow.task import TaskStatus
+from wanflow_local.commands import DEV_API_KEY
 from wanflow_local.simulator import Simulator
 from wanflow_local.stack import LocalStack, local_stack
 
@@ -140,7 +141,9 @@ def submit_all(stack: LocalStack, tasks_per_model: int) -> list[Submitted]:
     url = f"{stack.api.url}/v1/tasks"
     futures: list[Future[Submitted]] = []
     with (
-        httpx.Client(timeout=httpx.Timeout(60.0)) as client,
+        httpx.Client(
+            timeout=httpx.Timeout(60.0), headers={"Authorization": f"Bearer {DEV_API_KEY}"}
+        ) as client,
         ThreadPoolExecutor(max_workers=8) as pool,
     ):
         for _ in range(tasks_per_model):

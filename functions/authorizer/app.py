@@ -1,10 +1,51 @@
-"""Placeholder until the authorizer function is written."""
+"""API Gateway TOKEN authorizer: `Authorization: Bearer <api key>` → the key's tenant.
+
+On the path of every uncached API call, so it imports only boto3, Powertools' logger and
+`wanflow.apikeys` (no pydantic, no `wanflow.runtime`): one consistent GetItem per key.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+
+from wanflow.apikeys import DISPLAY_CHARS, allow_policy, bearer_key, owner_of
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+logger = Logger()
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Not written yet."""
-    raise NotImplementedError("authorizer")
+@cache
+def _table() -> str:
+    table = os.environ.get("TABLE_NAME", "").strip()
+    if not table:
+        raise RuntimeError("environment variable TABLE_NAME is required and is not set")
+    return table
+
+
+@cache
+def _dynamodb() -> DynamoDBClient:
+    import boto3
+
+    client: DynamoDBClient = boto3.client("dynamodb")
+    return client
+
+
+def handler(
+    event: dict[str, Any], context: Any, dynamodb: DynamoDBClient | None = None
+) -> dict[str, Any]:
+    """Allow the key's tenant on the whole API, or raise "Unauthorized" (API Gateway's 401)."""
+    key = bearer_key(event.get("authorizationToken"))
+    owner = owner_of(dynamodb or _dynamodb(), _table(), key) if key else None
+    if owner is None:
+        # Only a prefix: the log must never hold a usable key.
+        logger.info("key refused", key_prefix=(key or "")[:DISPLAY_CHARS] or None)
+        # Exactly this message: API Gateway turns it into 401 (any other error is a 500).
+        raise Exception("Unauthorized")
+    logger.info("key accepted", tenant=owner.tenant, key_id=owner.key_id)
+    return allow_policy(owner, str(event.get("methodArn", "")))

@@ -5,6 +5,10 @@ Each `Api` event of a function in template.yaml is a route (`Path` with `{name}`
 invoked through Lambda (moto, which runs our handler in-process), and its proxy result becomes
 the HTTP answer. The stage name prefixes every path, as on AWS (`/prod/v1/tasks`).
 
+Routes are guarded as the template's `Auth` says (DefaultAuthorizer, per-route `Authorizer:
+NONE`), with its Lambda TOKEN authorizer, its per-token cache and its `GatewayResponses`; see
+`apiauth`. The authorizer's context reaches the function as `requestContext.authorizer`.
+
 A function whose handler runs in this process is called directly, as API Gateway's proxy
 integration calls Lambda, without a round trip through moto's Lambda API; the event, the context
 and the error shape are the same either way.
@@ -24,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from wanflow_local.apiauth import Answer, Authorization, api_auth
 from wanflow_local.aws import LocalAws
 from wanflow_local.deploy import Stack
 
@@ -38,6 +43,10 @@ class Route:
     path: str
     pattern: re.Pattern[str]
     function_name: str
+    api: str = ""
+    """Logical id of the API (`RestApiId`); "" for SAM's implicit one."""
+    auth: dict[str, Any] | None = None
+    """The route's own `Auth` (e.g. `{"Authorizer": "NONE"}`); None: the API's default."""
 
 
 def routes_of(stack: Stack) -> list[Route]:
@@ -49,7 +58,9 @@ def routes_of(stack: Stack) -> list[Route]:
         path = str(source.properties["Path"])
         regex = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$"
         method = str(source.properties["Method"]).upper()
-        routes.append(Route(method, path, re.compile(regex), source.target_name))
+        api = str(source.properties.get("RestApiId") or "")
+        auth = source.properties.get("Auth")
+        routes.append(Route(method, path, re.compile(regex), source.target_name, api, auth or None))
     return routes
 
 
@@ -61,6 +72,15 @@ class ApiGateway:
         self._functions = {f.name: f for f in stack.functions.values()}
         self.stage = stage
         self._lambda = aws.client("lambda")
+        self._region, self._account = aws.region, aws.account_id
+        self._auth = {
+            api: Authorization(api_auth(stack, api, aws.account_id), self._run)
+            for api in {route.api for route in self.routes if route.api}
+        }
+        # Fail at start, not on the first request, when a route names an unknown authorizer.
+        for route in self.routes:
+            if route.api:
+                self._auth[route.api].auth.for_route(route.auth)
         self._server = _Server(("127.0.0.1", port), _Handler, self)
         self._thread: threading.Thread | None = None
 
@@ -69,6 +89,23 @@ class ApiGateway:
         """Base URL of the stage, e.g. http://127.0.0.1:3000/prod."""
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}/{self.stage}"
+
+    @property
+    def auth_cache_ttl(self) -> float | None:
+        """Seconds an authorizer's answer is cached per token; None: the template's
+        ReauthorizeEvery. Tests shorten it to see a revoked key refused."""
+        return next((a.cache_ttl for a in self._auth.values()), None)
+
+    @auth_cache_ttl.setter
+    def auth_cache_ttl(self, seconds: float | None) -> None:
+        for authorization in self._auth.values():
+            authorization.cache_ttl = seconds
+        self.clear_auth_cache()  # entries cached under the old TTL would outlive the new one
+
+    def clear_auth_cache(self) -> None:
+        """Forget every cached authorizer answer (as if ReauthorizeEvery had passed)."""
+        for authorization in self._auth.values():
+            authorization.clear_cache()
 
     def start(self) -> Self:
         """Serve in a background thread."""
@@ -108,7 +145,8 @@ class ApiGateway:
                     body=body,
                 )
                 event["requestContext"]["domainName"] = host
-                return self._invoke(route, event)
+                refused = self._authorize(route, event, headers)
+                return refused or self._invoke(route, event)
         return _not_found()
 
     def _event(
@@ -151,23 +189,50 @@ class ApiGateway:
             "isBase64Encoded": encoded,
         }
 
-    def _invoke(self, route: Route, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-        function = self._functions.get(route.function_name)
+    def _authorize(
+        self, route: Route, event: dict[str, Any], headers: dict[str, str]
+    ) -> Answer | None:
+        """Run the route's authorizer: None when the request may go on (with
+        `requestContext.authorizer` set), else API Gateway's refusal."""
+        authorization = self._auth.get(route.api)
+        authorizer = authorization.auth.for_route(route.auth) if authorization else None
+        if authorization is None or authorizer is None:
+            return None
+        context = event["requestContext"]
+        method_arn = (
+            f"arn:aws:execute-api:{self._region}:{self._account}:{context['apiId']}/"
+            f"{self.stage}/{route.method}{event['path']}"
+        )
+        outcome = authorization.check(authorizer, headers, method_arn, context["requestId"])
+        if isinstance(outcome, tuple):
+            return outcome
+        context["authorizer"] = outcome
+        return None
+
+    def _run(self, function_name: str, event: dict[str, Any]) -> tuple[Any, bool]:
+        """Invoke a function as Lambda would: its JSON payload and whether it failed."""
+        function = self._functions.get(function_name)
         ran = function.invoke(event) if function is not None else None
         if ran is not None:
             raw, failed = ran
         else:
-            answer = self._lambda.invoke(
-                FunctionName=route.function_name, Payload=json.dumps(event)
-            )
+            answer = self._lambda.invoke(FunctionName=function_name, Payload=json.dumps(event))
             raw, failed = answer["Payload"].read(), bool(answer.get("FunctionError"))
-        payload = json.loads(raw or b"null")
+        return json.loads(raw or b"null"), failed
+
+    def _invoke(self, route: Route, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        payload, failed = self._run(route.function_name, event)
         if failed or not isinstance(payload, dict):
             logger.error("function failed", extra={"route": route.path, "payload": payload})
             return 502, {"Content-Type": "application/json"}, _INTERNAL_ERROR
         body = payload.get("body") or ""
         data = base64.b64decode(body) if payload.get("isBase64Encoded") else str(body).encode()
+        # A proxy result may give headers in either map (Powertools uses multiValueHeaders);
+        # API Gateway merges both.
         headers = {str(k): str(v) for k, v in (payload.get("headers") or {}).items()}
+        for name, values in (payload.get("multiValueHeaders") or {}).items():
+            if values:
+                headers[str(name)] = ", ".join(str(v) for v in values)
         return int(payload.get("statusCode", 200)), headers, data
 
 
@@ -193,17 +258,12 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _Server
 
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
+    def __getattr__(self, name: str) -> Any:
+        # Every method reaches the routing, as on API Gateway (which answers an unknown method
+        # or path itself); http.server would answer 501 for a method it has no do_X for.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -220,7 +280,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug(format, *args)

@@ -8,8 +8,11 @@ import sys
 import threading
 from typing import Any
 
-#: The local API has no authorizer yet: any key is accepted; this one is printed for the CLI.
+#: The key the local stack registers at start (for DEV_TENANT), printed for the CLI. Fixed, so
+#: scripts and tests know it; every other key comes from `wanflow keys create`.
 DEV_API_KEY = "wf_local_dev_key"
+#: Its tenant ("default", the name uploads and tests of the local stack have always used).
+DEV_TENANT = "default"
 
 
 def register(sub: Any) -> None:
@@ -50,6 +53,7 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_local(args: argparse.Namespace) -> int:
     """Start moto, the template's resources, the API and the simulator; serve until Ctrl-C."""
+    from wanflow_local.aws import DUMMY_CREDENTIAL
     from wanflow_local.stack import local_stack
 
     if bool(args.upstream) != bool(args.upstream_key):
@@ -74,10 +78,20 @@ def cmd_local(args: argparse.Namespace) -> int:
             print(f"  upstream      {upstream} ({'simulator' if running.sim else 'real'})")
             print(f"  completion    {completion}")
             print(f"  AWS (moto)    {running.aws.endpoint_url}")
-            print(f"  API key       {DEV_API_KEY}")
+            print(f"  API key       {DEV_API_KEY} (tenant {DEV_TENANT})")
+            print(f"  table         {running.stack.ref('TasksTable')}")
             print("For the CLI in another shell:")
             print(f"  export WANFLOW_API_URL={running.api.url}")
-            print(f"  export WANFLOW_API_KEY={DEV_API_KEY}", flush=True)
+            print(f"  export WANFLOW_API_KEY={DEV_API_KEY}")
+            print("For API keys of other tenants (wanflow keys create|list|revoke --tenant T):")
+            print(f"  export AWS_ENDPOINT_URL={running.aws.endpoint_url}")
+            print(f"  export TABLE_NAME={running.stack.ref('TasksTable')}")
+            # moto takes any credentials; boto3 only needs some to sign with.
+            print(
+                f"  export AWS_ACCESS_KEY_ID={DUMMY_CREDENTIAL} "
+                f"AWS_SECRET_ACCESS_KEY={DUMMY_CREDENTIAL} AWS_DEFAULT_REGION={running.aws.region}",
+                flush=True,
+            )
             stop.wait()
     except OSError as exc:
         print(f"wanflow local: cannot start: {exc}", file=sys.stderr)

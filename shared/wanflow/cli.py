@@ -2,15 +2,19 @@
 
 Exit codes: 0 done (for a waited task: it succeeded); 1 a task did not succeed, the API failed
 (5xx) or could not be reached; 2 the request was wrong (invalid input, 4xx, a missing setting).
-The API commands read WANFLOW_API_URL and WANFLOW_API_KEY. `submit` and `status` print the API's
+The API commands read WANFLOW_API_URL and WANFLOW_API_KEY; `keys` (the operator's) talks to
+DynamoDB directly: TABLE_NAME or --table, and the AWS settings any AWS SDK reads
+(AWS_ENDPOINT_URL points it at the local stack's moto). `submit` and `status` print the API's
 JSON, error JSON included; the other commands report an error as one line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from wanflow.console import ApiClient, ApiError, TaskJson
+    from wanflow.tenants import Tenants
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -211,6 +216,100 @@ def cmd_download(args: argparse.Namespace, client: ApiClient) -> int:
     return EXIT_OK
 
 
+# --- the operator's command: API keys ----------------------------------------------------------
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Create, list or revoke a tenant's API keys in the table; errors are one line, exit 2."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from wanflow.errors import InvalidRequest, WanflowError
+    from wanflow.tenants import Tenants, check_tenant
+
+    where = f"wanflow keys {args.action}"
+    table = (args.table or os.environ.get("TABLE_NAME", "")).strip()
+    if not table:
+        print(f"{where}: no table: pass --table NAME or set TABLE_NAME", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        check_tenant(args.tenant)  # before any AWS setting is needed
+        tenants = Tenants(table, boto3.client("dynamodb"))
+        return _KEY_ACTIONS[args.action](args, tenants)
+    except InvalidRequest as exc:
+        reason = "; ".join(f"{item.param}: {item.message}" for item in exc.items)
+    except WanflowError as exc:
+        reason = exc.message
+    except (BotoCoreError, ClientError) as exc:
+        reason = str(exc)
+    print(f"{where}: {' '.join(reason.split())}", file=sys.stderr)
+    return EXIT_INVALID
+
+
+def _keys_create(args: argparse.Namespace, tenants: Tenants) -> int:
+    created = tenants.create_key(args.tenant)
+    if args.json:
+        _dump(dataclasses.asdict(created), sys.stdout)
+        return EXIT_OK
+    print(f"API key         {created.key}")
+    print("                shown this once: wanflow keeps only its hash")
+    print(f"key id          {created.key_id}")
+    print(f"tenant          {created.tenant}")
+    if created.webhook_secret:
+        print(f"webhook secret  {created.webhook_secret}")
+        print("                the tenant is new; GET /v1/webhooks/secret shows it again")
+    return EXIT_OK
+
+
+def _keys_list(args: argparse.Namespace, tenants: Tenants) -> int:
+    keys = tenants.list_keys(args.tenant)
+    if args.json:
+        _dump([dataclasses.asdict(key) for key in keys], sys.stdout)
+        return EXIT_OK
+    if not keys:
+        print(f"tenant {args.tenant} has no API keys")
+        return EXIT_OK
+    print(f"{'KEY ID':<17}  {'PREFIX':<8}  {'CREATED':<24}  REVOKED")
+    for key in keys:
+        print(f"{key.key_id:<17}  {key.prefix:<8}  {key.created_at:<24}  {key.revoked_at or '-'}")
+    return EXIT_OK
+
+
+def _keys_revoke(args: argparse.Namespace, tenants: Tenants) -> int:
+    if not args.key_id:
+        print("wanflow keys revoke: --key-id is required", file=sys.stderr)
+        return EXIT_INVALID
+    key = tenants.revoke(args.tenant, args.key_id)
+    if args.json:
+        _dump(dataclasses.asdict(key), sys.stdout)
+        return EXIT_OK
+    print(f"revoked {key.key_id} ({key.prefix}…) of tenant {key.tenant} at {key.revoked_at}")
+    print("API Gateway may accept it until its authorizer cache expires (ReauthorizeEvery)")
+    return EXIT_OK
+
+
+_KEY_ACTIONS: dict[str, Callable[[argparse.Namespace, Tenants], int]] = {
+    "create": _keys_create,
+    "list": _keys_list,
+    "revoke": _keys_revoke,
+}
+
+
+def _add_keys_command(sub: Any) -> None:
+    keys = sub.add_parser(
+        "keys",
+        help="create, list or revoke a tenant's API keys (the operator's command)",
+        description="Talks to the table directly: TABLE_NAME or --table, and the usual AWS "
+        "settings (AWS_ENDPOINT_URL for the local stack, which `wanflow local` prints).",
+    )
+    keys.add_argument("action", choices=sorted(_KEY_ACTIONS), help="what to do")
+    keys.add_argument("--tenant", required=True, metavar="T", help="the tenant")
+    keys.add_argument("--key-id", metavar="K", help="with revoke: the key's id (key_…)")
+    keys.add_argument("--table", metavar="NAME", help="the table (default: TABLE_NAME)")
+    keys.add_argument("--json", action="store_true", help="print JSON")
+    keys.set_defaults(func=cmd_keys)
+
+
 def _seconds(text: str) -> float:
     """argparse type: a positive number of seconds."""
     try:
@@ -286,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=cmd_models)
 
     _add_api_commands(sub)
+    _add_keys_command(sub)
     _add_local_commands(sub)
     return parser
 

@@ -8,14 +8,24 @@ from typing import Any
 
 from wanflow.errors import ErrorBody, ErrorItem, InvalidRequest, WanflowError
 
-DEFAULT_TENANT = "default"
+
+class Unauthenticated(WanflowError):
+    """A request reached a handler without a tenant from the authorizer: refused, never guessed."""
+
+    code = "unauthorized"
 
 
 def tenant_of(request_context: dict[str, Any] | None) -> str:
-    """The tenant the API Gateway authorizer put in the request context ("default" without one)."""
+    """The tenant the API Gateway authorizer put in the request context.
+
+    Fails closed: without one (a route deployed without the authorizer, a test event without
+    it) this raises Unauthenticated, which `to_http` answers with 401.
+    """
     authorizer = (request_context or {}).get("authorizer") or {}
     tenant = authorizer.get("tenant") if isinstance(authorizer, dict) else None
-    return str(tenant) if tenant else DEFAULT_TENANT
+    if not isinstance(tenant, str) or not tenant:
+        raise Unauthenticated("a valid API key is required: Authorization: Bearer <key>")
+    return tenant
 
 
 def encode_cursor(key: dict[str, Any] | None) -> str | None:
@@ -48,6 +58,8 @@ def to_http(exc: WanflowError) -> tuple[int, dict[str, Any]]:
     """HTTP status and body for an error a handler let through; never a 5xx for bad input."""
     from wanflow.submission import IdempotencyConflict, UpstreamDown, UpstreamRefused
 
+    if isinstance(exc, Unauthenticated):
+        return 401, error_body(exc.code, exc.message, "authentication_error", "Authorization")
     if isinstance(exc, InvalidRequest):
         return 400, exc.body().model_dump(mode="json")
     if isinstance(exc, IdempotencyConflict):
