@@ -15,11 +15,14 @@ from typing import Any
 from wanflow import runtime
 from wanflow.store import TaskRecord, TaskStore
 from wanflow.task import TERMINAL
+from wanflow.tenants import Tenants
 from wanflow_local.apigw import ApiGateway
 from wanflow_local.aws import LocalAws, execution_history, wait_for_execution
+from wanflow_local.commands import DEV_API_KEY, DEV_TENANT
 from wanflow_local.deploy import Stack, deploy
 from wanflow_local.s3events import S3Notifier
 from wanflow_local.simulator import DEFAULT_API_KEY, Simulator
+from wanflow_local.sqsevents import SqsEventSources
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -38,6 +41,11 @@ class LocalStack:
     def store(self) -> TaskStore:
         """The task store on the stack's table."""
         return TaskStore(self.stack.ref("TasksTable"), self.aws.client("dynamodb"))
+
+    @property
+    def tenants(self) -> Tenants:
+        """Tenants and API keys on the stack's table."""
+        return Tenants(self.stack.ref("TasksTable"), self.aws.client("dynamodb"))
 
     def execution_arn(self, task_id: str) -> str:
         """The ARN of a task's execution (it is named by the task id)."""
@@ -117,6 +125,11 @@ def local_stack(
         aws.client("secretsmanager").put_secret_value(
             SecretId=stack.ref("UpstreamApiKey"), SecretString=upstream_key or ""
         )
+        # The fixed development key: the CLI, the demo and the tests go through the authorizer.
+        Tenants(stack.ref("TasksTable"), aws.client("dynamodb")).register_key(
+            DEV_TENANT, DEV_API_KEY
+        )
         api = cleanup.enter_context(ApiGateway(stack, aws, port=api_port))
         cleanup.enter_context(S3Notifier(stack, aws))
+        cleanup.enter_context(SqsEventSources(stack, aws))  # the notify queue's trigger
         yield LocalStack(aws, stack, api, sim)

@@ -4,6 +4,14 @@ Each step reads the task from the store, talks to the upstream when it must, and
 the store's forward-only moves, so a step that runs twice (a Retry, a duplicated callback, two
 executions) changes nothing the second time. Names of the exceptions raised here are what the
 state machine's `Retry` clauses match.
+
+Client webhook events are queued by the writer of the move: `task.running` by the check that
+moved the task to running (best effort: an intermediate event is not worth failing the task
+for), the terminal event by `_end`. A terminal event must never be lost, so a finalize,
+time_out or record_failure that finds the task already terminal queues its terminal event
+again: when queueing failed after the terminal write, the step fails, the state machine retries
+it (or records the failure), and the retry sends it. The event's webhook-id is stable, so a
+duplicate is harmless.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ from wanflow.upstream import CancelNotSupported, UpstreamClient, UpstreamError
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_stepfunctions import SFNClient
+
+    from wanflow.webhooks import Notifications
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +92,7 @@ class Lifecycle:
     upstream: UpstreamClient
     s3: S3Client
     sfn: SFNClient
+    notifications: Notifications
     downloads: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=_DOWNLOAD_TIMEOUT))
     now: Callable[[], datetime] = utc_now
 
@@ -157,11 +168,22 @@ class Lifecycle:
         target = snap.reading.status
         if target is TaskStatus.RUNNING and record.status is not TaskStatus.RUNNING:
             try:
-                return self.store.advance(record.id, target, changes)
+                running = self.store.advance(record.id, target, changes)
             except StaleWrite as lost:
                 if lost.current is None or lost.current.status in TERMINAL:
                     return lost.current or record
+            else:
+                self._running(running)
+                return running
         return self._try_patch(record.id, changes) or record
+
+    def _running(self, record: TaskRecord) -> None:
+        from wanflow.webhooks import NotifyUnavailable
+
+        try:
+            self.notifications.task_event(record, "task.running")
+        except NotifyUnavailable:
+            logger.exception("task.running not queued", extra={"task_id": record.id})
 
     def _try_patch(self, task_id: str, changes: dict[str, Any]) -> TaskRecord:
         try:
@@ -179,7 +201,9 @@ class Lifecycle:
         polling. Idempotent: a terminal task is returned as it is.
         """
         record = self.store.get(task_id)
-        if record.status in TERMINAL or record.upstream_id is None:
+        if record.status in TERMINAL:
+            return self._ended(record)
+        if record.upstream_id is None:
             return {"status": record.status.value}
         snapshot = self.upstream.status(record.model, record.upstream_id)
         status = snapshot.reading.status
@@ -226,9 +250,17 @@ class Lifecycle:
             done = self.store.advance(record.id, status, fields)
         except StaleWrite as lost:  # another writer ended it first: theirs stands
             current = lost.current
+            if current is not None and current.status in TERMINAL:
+                return self._ended(current)
             return {"status": (current.status if current else status).value}
         logger.info("task ended", extra={"task_id": record.id, "status": done.status.value})
-        return {"status": done.status.value}
+        return self._ended(done)
+
+    def _ended(self, record: TaskRecord) -> dict[str, Any]:
+        """Queue the terminal event of a terminal task; NotifyUnavailable propagates, so the
+        step fails and its retry (which finds the task terminal) queues it again."""
+        self.notifications.task_ended(record)
+        return {"status": record.status.value}
 
     def _copy(self, record: TaskRecord, index: int, output: UpstreamOutput) -> TaskOutput:
         if output.type == "text":
@@ -282,7 +314,7 @@ class Lifecycle:
         """Past the deadline: cancel upstream where the model allows, record timed_out."""
         record = self.store.get(task_id)
         if record.status in TERMINAL:
-            return {"status": record.status.value}
+            return self._ended(record)
         if record.upstream_id is not None:
             try:
                 self.upstream.cancel(record.model, record.upstream_id)
@@ -302,7 +334,7 @@ class Lifecycle:
         """A step failed for good: write the failure on the task so nothing is silently lost."""
         record = self.store.get(task_id)
         if record.status in TERMINAL:
-            return {"status": record.status.value}
+            return self._ended(record)
         failure = failure if isinstance(failure, dict) else {}
         error = TaskError(
             code="lifecycle_failed",

@@ -111,7 +111,7 @@ def lifecycle() -> Lifecycle:
     """The lifecycle steps."""
     from wanflow.lifecycle import Lifecycle
 
-    return Lifecycle(config(), store(), upstream(), s3(), sfn())
+    return Lifecycle(config(), store(), upstream(), s3(), sfn(), notifications())
 
 
 @cache
@@ -120,15 +120,31 @@ def submitter() -> Submitter:
     from wanflow.submission import Submitter
 
     cfg = config()
-    return Submitter(cfg, store(), upstream(), sfn(), secret(cfg.callback_secret_arn))
+    return Submitter(
+        cfg,
+        store(),
+        upstream(),
+        sfn(),
+        secret(cfg.callback_secret_arn),
+        notifications=notifications(),
+    )
 
 
 @cache
 def uploads() -> UploadIntake:
     """The intake of uploaded images."""
-    from wanflow.uploads import UploadIntake
+    from wanflow.uploads import PendingUploads, UploadIntake
 
-    return UploadIntake(submitter(), s3())
+    cfg = config()
+    # The submitter is passed as its getter: the API function only grants uploads, and cannot
+    # read the callback secret a Submitter needs.
+    return UploadIntake(
+        submitter,
+        s3(),
+        cfg.bucket_name,
+        PendingUploads(cfg.table_name, dynamodb()),
+        allow_http_webhooks=cfg.allow_http_callbacks,
+    )
 
 
 @cache

@@ -10,6 +10,12 @@ The order is what makes a task impossible to lose or to pay for twice:
 5. start the execution named by the task id (starting it twice is harmless).
 A failure at 3 is written on the task (failed, retryable or not); a replay of the same request
 finishes steps 4–5 if an earlier attempt stopped between them.
+
+A body may carry wanflow's own `webhook: {url, events}`, checked with the model's fields and
+reported with them; the flash model's own `callback_url` is taken as the webhook instead (wanflow
+still puts its own signed callback URL upstream). A task failed at step 3, or rejected after it
+was recorded (a bad upload), sends `task.failed` to its webhook; a request refused at step 1
+records nothing and sends nothing.
 """
 
 from __future__ import annotations
@@ -22,14 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wanflow.catalog import ValidatedRequest, validate
+from wanflow.catalog import MODELS, ValidatedRequest, validate
 from wanflow.catalog.base import Timing
 from wanflow.config import Config
-from wanflow.errors import WanflowError
+from wanflow.errors import ErrorItem, InvalidRequest, WanflowError
 from wanflow.schedule import callback_wait_s, next_poll
 from wanflow.signing import callback_url
 from wanflow.store import TaskExists, TaskRecord, TaskStore, now_iso
-from wanflow.task import TaskError, TaskStatus
+from wanflow.task import TaskError, TaskStatus, WebhookTarget
 from wanflow.upstream import (
     CreateOutcomeUnknown,
     UpstreamClient,
@@ -40,6 +46,8 @@ from wanflow.upstream import (
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
+
+    from wanflow.webhooks import Notifications
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +83,34 @@ def _request_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def webhook_of(
+    body: dict[str, Any], *, allow_http: bool
+) -> tuple[dict[str, Any], WebhookTarget | None, list[ErrorItem]]:
+    """Split wanflow's webhook out of a submit body: the body the catalog checks, the webhook
+    (None without one, or when it is invalid), and the problems with it.
+
+    `webhook` is wanflow's own field. A callback model's `callback_url` is the client's webhook
+    URL (all events): the catalog never sees it, and giving both is refused.
+    """
+    from wanflow.webhooks import check_url, parse_target
+
+    rest = {k: v for k, v in body.items() if k != "webhook"}
+    webhook, problems = parse_target(body.get("webhook"), allow_http=allow_http)
+    model = body.get("model")
+    spec = MODELS.get(model) if isinstance(model, str) else None
+    client_url = rest.pop("callback_url", None) if spec and spec.accepts_callback else None
+    if client_url is None:
+        return rest, webhook, problems
+    if body.get("webhook") is not None:
+        message = "callback_url: give either webhook or callback_url, not both"
+        problems.append(
+            ErrorItem(code="forbidden_combination", message=message, param="callback_url")
+        )
+        return rest, None, problems
+    found = check_url(client_url, "callback_url", "invalid_callback_url", allow_http=allow_http)
+    return rest, None if found else WebhookTarget(url=client_url), problems + found
+
+
 def task_id_for(tenant: str, idempotency_key: str | None) -> str:
     """A new random task id, or the one an idempotency key always maps to for its tenant."""
     if idempotency_key is None:
@@ -93,6 +129,8 @@ class Submitter:
     sfn: SFNClient
     callback_secret: str
     new_task_id: Callable[[str, str | None], str] = field(default=task_id_for)
+    #: Where task.failed goes for a task that fails here (None: no client webhooks).
+    notifications: Notifications | None = None
 
     def submit(
         self,
@@ -111,7 +149,7 @@ class Submitter:
         Raises InvalidRequest (nothing recorded), IdempotencyConflict, UpstreamRefused or
         UpstreamDown (the task is recorded as failed in both).
         """
-        validated = validate(body)
+        validated, webhook = self._validate(body)
         task_id = self.new_task_id(tenant, idempotency_key)
         base = public_base_url or self.config.callback_base_url
         hook = None
@@ -121,6 +159,7 @@ class Submitter:
             )
         fingerprint = _request_hash(body if identity is None else identity)
         record = self._new_record(task_id, tenant, validated, fingerprint, hook is not None)
+        record = record.model_copy(update={"webhook": webhook})
         try:
             self.store.create(record)
         except TaskExists:
@@ -148,6 +187,7 @@ class Submitter:
             request_hash=_request_hash(body),
             timing=Timing(expected_s=0, low_s=0, high_s=0, deadline_s=0),
             error=error,
+            webhook=self._lenient_webhook(body),
             created_at=now,
             updated_at=now,
             completed_at=now,
@@ -156,7 +196,41 @@ class Submitter:
             self.store.create(record)
         except TaskExists:
             return self.store.get(task_id)
+        self._notify_failed(record)
         return record
+
+    def _validate(self, body: Any) -> tuple[ValidatedRequest, WebhookTarget | None]:
+        """The catalog's check of the model's fields and wanflow's of the webhook, every problem
+        reported together (the model's first)."""
+        if not isinstance(body, dict):
+            return validate(body), None
+        rest, webhook, problems = webhook_of(body, allow_http=self.config.allow_http_callbacks)
+        try:
+            validated = validate(rest)
+        except InvalidRequest as invalid:
+            raise InvalidRequest(invalid.items + problems) from None
+        if problems:
+            raise InvalidRequest(problems)
+        return validated, webhook
+
+    def _lenient_webhook(self, body: Any) -> WebhookTarget | None:
+        """The webhook of a body rejected for another reason, when that part of it is valid."""
+        if not isinstance(body, dict):
+            return None
+        _, webhook, _ = webhook_of(body, allow_http=self.config.allow_http_callbacks)
+        return webhook
+
+    def _notify_failed(self, record: TaskRecord) -> None:
+        if self.notifications is None or record.webhook is None:
+            return
+        from wanflow.webhooks import NotifyUnavailable
+
+        try:
+            self.notifications.task_event(record, "task.failed")
+        except NotifyUnavailable:
+            # The answer to the client already says the task failed; the log says why the
+            # webhook did not go out.
+            logger.exception("task.failed not queued", extra={"task_id": record.id})
 
     def _new_record(
         self,
@@ -218,7 +292,9 @@ class Submitter:
         self, record: TaskRecord, code: str, message: str, upstream: str | None, retry: bool
     ) -> TaskRecord:
         error = TaskError(code=code, message=message, upstream_code=upstream, retryable=retry)
-        return self.store.advance(record.id, TaskStatus.FAILED, {"error": error})
+        failed = self.store.advance(record.id, TaskStatus.FAILED, {"error": error})
+        self._notify_failed(failed)
+        return failed
 
     def _start(self, record: TaskRecord) -> None:
         timing = record.timing
