@@ -39,11 +39,11 @@ def submit() -> Response[str]:
         return _json(
             400, error_body("invalid_json", "the body must be JSON", "invalid_request_error")
         )
-    tenant = tenant_of(app.current_event.raw_event.get("requestContext"))
     key = app.current_event.headers.get("Idempotency-Key") or app.current_event.headers.get(
         "idempotency-key"
     )
     try:
+        tenant = tenant_of(app.current_event.raw_event.get("requestContext"))
         task, created = runtime.submitter().submit(
             tenant, body, idempotency_key=key, public_base_url=_public_base_url()
         )
@@ -60,9 +60,7 @@ def _uploaded(event: dict[str, Any]) -> dict[str, Any]:
     tasks = []
     for record in event["Records"]:
         s3 = record["s3"]
-        task = intake.handle(
-            s3["bucket"]["name"], s3["object"]["key"], s3["object"].get("eTag", "")
-        )
+        task = intake.handle(s3["bucket"]["name"], s3["object"]["key"])
         if task is not None:
             logger.info("upload submitted", task_id=task.id, status=task.status.value)
             tasks.append(task.id)

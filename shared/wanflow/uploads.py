@@ -1,28 +1,50 @@
 """Uploads become tasks: an image put at `uploads/<tenant>/<upload id>` with its request.
 
-The request (a model's JSON body) travels as the object's `request` metadata. When S3 reports
-the object, the image is checked like a data URI would be (format, size, sides, no alpha), a
-presigned GET URL of it goes into the request's image field, and the task is submitted with an
-idempotency key made of the object's key and ETag, so S3 delivering the event twice makes one
-task. A bad upload becomes a failed task that says why, never a retry loop.
+Two ways in, one way out:
+- `POST /v1/uploads` (`UploadIntake.grant`): the request (a model's body without its image) is
+  validated at once, with a stand-in image URL, so a bad parameter is refused before any upload;
+  it is kept in the table (`pk=UPLOAD#<tenant>/<upload id>`: S3 user metadata is capped at 2 KB)
+  and the client gets a presigned PUT for the object, valid for an hour, that writes it once;
+- an object put straight into the bucket carries its request as its `request` metadata.
+When S3 reports the object (`UploadIntake.handle`), the image is checked like a data URI would
+be (format, size, sides, no alpha), a presigned GET URL of it goes into the request's image
+field, and the task is submitted with an idempotency key made of the object's key alone: the
+task id is known when the upload is granted, and S3 delivering the event twice makes one task.
+A bad upload becomes a failed task that says why, never a retry loop.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote_plus
 
-from wanflow.catalog import MODELS
-from wanflow.errors import InvalidRequest
+from botocore.exceptions import ClientError
+from pydantic import Field
+
+from wanflow.catalog import MODELS, validate
+from wanflow.errors import ErrorItem, InvalidRequest
 from wanflow.images import MAX_IMAGE_BYTES, ImageProblem, check_image_bytes
+from wanflow.schema import Schema
 from wanflow.store import TaskRecord
-from wanflow.submission import Submitter, UpstreamDown, UpstreamRefused, task_id_for
+from wanflow.submission import (
+    IdempotencyConflict,
+    Submitter,
+    UpstreamDown,
+    UpstreamRefused,
+    task_id_for,
+    webhook_of,
+)
 from wanflow.task import TaskError
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
@@ -30,8 +52,19 @@ logger = logging.getLogger(__name__)
 UPLOAD_PREFIX = "uploads/"
 #: How long the upstream may fetch an uploaded image: the task's queue and run fit in it.
 IMAGE_URL_TTL_S = 24 * 3600
+#: How long a granted upload URL may be used.
+UPLOAD_URL_TTL_S = 3600
+#: How long a granted upload's request is kept (DynamoDB TTL): past the URL's life, so a late
+#: or repeated S3 event still finds it.
+PENDING_TTL_S = UPLOAD_URL_TTL_S + 7 * 24 * 3600
+#: Largest request kept for an upload (a DynamoDB item holds 400 KB).
+MAX_REQUEST_BYTES = 256 * 1024
+#: The headers a granted PUT is signed with: S3 refuses the PUT without them. `If-None-Match: *`
+#: makes the object write-once, so the image checked is the image the upstream gets.
+UPLOAD_HEADERS = {"Content-Type": "application/octet-stream", "If-None-Match": "*"}
 #: Sides checked when the model's seed gives no range: any image the formats allow.
 _ANY_SIDE = (1, 100_000)
+_MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WEBP": "image/webp"}
 
 
 class BadUpload(Exception):
@@ -42,57 +75,221 @@ class BadUpload(Exception):
         self.code, self.message, self.param = code, message, param
 
 
+class UploadTarget(Schema):
+    """How to send the image: one HTTP request, exactly as given."""
+
+    method: Literal["PUT"] = Field(default="PUT", description="The HTTP method.")
+    url: str = Field(description="Presigned S3 URL of the upload's object.")
+    headers: dict[str, str] = Field(
+        description="Headers the PUT must carry, as given: the URL is signed with them."
+    )
+
+
+class UploadTicket(Schema):
+    """A granted upload: where to PUT the image, and the task it will become."""
+
+    upload_id: str = Field(description="The upload's id.")
+    task_id: str = Field(
+        description="The task the image becomes once uploaded (GET /v1/tasks/{id} answers 404 "
+        "until then). A bad image makes it a failed task saying why."
+    )
+    upload: UploadTarget = Field(description="The request that uploads the image.")
+    expires_at: str = Field(description="When the upload URL stops working (ISO 8601).")
+
+
+def upload_key(tenant: str, upload_id: str) -> str:
+    """The S3 key of an upload's object."""
+    return f"{UPLOAD_PREFIX}{tenant}/{upload_id}"
+
+
+def upload_task_id(tenant: str, key: str) -> str:
+    """The task id an uploaded object becomes: from its key alone, so it is known in advance."""
+    return task_id_for(tenant, f"upload:{key}")
+
+
+@dataclass
+class PendingUploads:
+    """Requests of granted uploads, in the tasks table until their image arrives."""
+
+    table: str
+    client: DynamoDBClient
+
+    @staticmethod
+    def _key(tenant: str, upload_id: str) -> dict[str, Any]:
+        return {"pk": {"S": f"UPLOAD#{tenant}/{upload_id}"}, "sk": {"S": "UPLOAD"}}
+
+    def put(self, tenant: str, upload_id: str, body: dict[str, Any], ttl_s: int) -> None:
+        """Keep an upload's request (as its JSON text, exactly as sent) for `ttl_s` seconds."""
+        item = {
+            **self._key(tenant, upload_id),
+            "request": {"S": json.dumps(body)},
+            "expires_at": {"N": str(int(time.time()) + ttl_s)},
+        }
+        self.client.put_item(
+            TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+        )
+
+    def get(self, tenant: str, upload_id: str) -> Any:
+        """The request of a granted upload; None when none was granted under that id."""
+        got = self.client.get_item(
+            TableName=self.table, Key=self._key(tenant, upload_id), ConsistentRead=True
+        )
+        raw = got.get("Item", {}).get("request", {}).get("S")
+        return None if raw is None else json.loads(raw)
+
+
+def _invalid(code: str, message: str, param: str | None = None) -> InvalidRequest:
+    return InvalidRequest([ErrorItem(code=code, message=message, param=param)])
+
+
 @dataclass
 class UploadIntake:
-    """Turns uploaded objects into tasks; collaborators are passed in."""
+    """Grants uploads and turns uploaded objects into tasks; collaborators are passed in.
 
-    submitter: Submitter
+    `submitter` is built on first use: the API function that grants uploads never submits, and
+    has no access to what a Submitter needs (the callback signing secret).
+    """
+
+    submitter: Callable[[], Submitter]
     s3: S3Client
+    bucket: str
+    pending: PendingUploads
+    allow_http_webhooks: bool = False
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
-    def handle(self, bucket: str, key: str, etag: str) -> TaskRecord | None:
-        """Submit the task of one uploaded object; None for a key that is not an upload."""
+    # --- POST /v1/uploads -----------------------------------------------------------------------
+
+    def grant(self, tenant: str, body: Any) -> UploadTicket:
+        """Validate an upload's request and grant a presigned PUT for its image.
+
+        Raises InvalidRequest (each problem naming its field) before anything is stored.
+        """
+        if not isinstance(body, dict):
+            raise _invalid("invalid_body", "the request body must be a JSON object")
+        upload_id = "upl_" + uuid.uuid4().hex
+        key = upload_key(tenant, upload_id)
+        self._check(body, self._image_url(key))
+        if len(json.dumps(body).encode()) > MAX_REQUEST_BYTES:
+            raise _invalid(
+                "request_too_large",
+                f"the request is larger than {MAX_REQUEST_BYTES // 1024} KB; pass other images "
+                "by URL rather than as data URIs",
+            )
+        self.pending.put(tenant, upload_id, body, PENDING_TTL_S)
+        url = self.s3.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ContentType": UPLOAD_HEADERS["Content-Type"],
+                "IfNoneMatch": UPLOAD_HEADERS["If-None-Match"],
+            },
+            ExpiresIn=UPLOAD_URL_TTL_S,
+        )
+        expires = self.now().timestamp() + UPLOAD_URL_TTL_S
+        return UploadTicket(
+            upload_id=upload_id,
+            task_id=upload_task_id(tenant, key),
+            upload=UploadTarget(url=url, headers=dict(UPLOAD_HEADERS)),
+            expires_at=datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds"),
+        )
+
+    def _check(self, body: dict[str, Any], image_url: str) -> None:
+        """Validate the request as the upload will make it, with `image_url` as its image, and
+        its webhook as submit will (the body is kept as sent: submit splits the webhook out)."""
+        rest, _, problems = webhook_of(body, allow_http=self.allow_http_webhooks)
+        try:
+            self._check_model(rest, image_url)
+        except InvalidRequest as invalid:
+            raise InvalidRequest(invalid.items + problems) from None
+        if problems:
+            raise InvalidRequest(problems)
+
+    @staticmethod
+    def _check_model(request: dict[str, Any], image_url: str) -> None:
+        model = request.get("model")
+        spec = MODELS.get(model) if isinstance(model, str) else None
+        if spec is None:
+            validate(request)  # names the missing or unknown model
+            return
+        try:
+            with_image = spec.with_image(request, image_url)
+        except ValueError as exc:
+            raise _invalid("model_takes_no_image", str(exc), "model") from None
+        except (TypeError, AttributeError):
+            validate(request)  # a malformed body the image cannot go into: say where
+            raise _invalid(
+                "invalid_body", "the request is not shaped like a model's body"
+            ) from None
+        spec.validate(with_image)
+
+    def _image_url(self, key: str) -> str:
+        return self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=IMAGE_URL_TTL_S
+        )
+
+    # --- the S3 notification --------------------------------------------------------------------
+
+    def handle(self, bucket: str, key: str) -> TaskRecord | None:
+        """Submit the task of one uploaded object; None for a key that is not an upload.
+
+        Idempotent: the task id comes from the key, so a repeated event returns the same task.
+        """
         key = unquote_plus(key)
         parts = key.split("/")
         if len(parts) != 3 or f"{parts[0]}/" != UPLOAD_PREFIX or not all(parts):
             logger.warning("not an upload key", extra={"key": key})
             return None
-        tenant = parts[1]
-        idempotency_key = f"upload:{key}:{etag}"
-        task_id = task_id_for(tenant, idempotency_key)
+        tenant, upload_id = parts[1], parts[2]
+        task_id = upload_task_id(tenant, key)
+        submitter = self.submitter()
         body: Any = None
         try:
-            body, data = self._read(bucket, key)
+            body, data = self._read(bucket, key, tenant, upload_id)
             # A replay matches on the upload's own request: the presigned URL changes every second.
             request = body
             body = self._with_image(body, data, bucket, key)
-            record, _ = self.submitter.submit(
-                tenant, body, idempotency_key=idempotency_key, identity=request
+            record, _ = submitter.submit(
+                tenant, body, idempotency_key=f"upload:{key}", identity=request
             )
         except BadUpload as bad:
             error = TaskError(code=bad.code, message=bad.message, retryable=False)
-            return self.submitter.reject(tenant, task_id, body, error)
+            return submitter.reject(tenant, task_id, body, error)
         except InvalidRequest as invalid:
             first = invalid.items[0]
             message = f"{first.param or 'request'}: {first.message}"
             error = TaskError(code=first.code, message=message, retryable=False)
-            return self.submitter.reject(tenant, task_id, body, error)
+            return submitter.reject(tenant, task_id, body, error)
+        except IdempotencyConflict:
+            # The object was overwritten with another request: its first task stands.
+            logger.warning("upload rewritten; keeping its first task", extra={"key": key})
+            return submitter.store.get(task_id)
         except (UpstreamRefused, UpstreamDown) as failed:  # recorded as failed already
             return failed.task
         return record
 
-    def _read(self, bucket: str, key: str) -> tuple[Any, bytes]:
-        head = self.s3.head_object(Bucket=bucket, Key=key)
-        raw = head.get("Metadata", {}).get("request")
-        if not raw:
-            raise BadUpload("upload_request_missing", "the upload carries no request metadata")
+    def _read(self, bucket: str, key: str, tenant: str, upload_id: str) -> tuple[Any, bytes]:
         try:
-            body = json.loads(raw)
-        except ValueError:
-            raise BadUpload("upload_request_invalid", "the upload's request is not JSON") from None
+            head = self.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError:
+            raise BadUpload("upload_missing", "the uploaded object is gone") from None
+        body = self.pending.get(tenant, upload_id)
+        if body is None:
+            body = self._metadata_request(head.get("Metadata", {}))
         if head.get("ContentLength", 0) > MAX_IMAGE_BYTES:
             raise BadUpload("image_too_large", "the uploaded image is larger than 10 MB", "image")
         data = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read(MAX_IMAGE_BYTES + 1)
         return body, data
+
+    @staticmethod
+    def _metadata_request(metadata: dict[str, str]) -> Any:
+        raw = metadata.get("request")
+        if not raw:
+            raise BadUpload("upload_request_missing", "the upload carries no request")
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise BadUpload("upload_request_invalid", "the upload's request is not JSON") from None
 
     def _with_image(self, body: Any, data: bytes, bucket: str, key: str) -> Any:
         model = body.get("model") if isinstance(body, dict) else None
@@ -100,13 +297,23 @@ class UploadIntake:
         if spec is None:
             return body  # validation names the missing or unknown model
         try:
-            check_image_bytes(data, *(spec.image_sides or _ANY_SIDE))
+            info = check_image_bytes(data, *(spec.image_sides or _ANY_SIDE))
         except ImageProblem as problem:
             raise BadUpload(problem.code, f"uploaded image: {problem.message}", "image") from None
+        # The upload's own Content-Type is whatever the client sent; the upstream gets the type
+        # of what the bytes are.
         url = self.s3.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=IMAGE_URL_TTL_S
+            "get_object",
+            Params={
+                "Bucket": bucket,
+                "Key": key,
+                "ResponseContentType": _MIME.get(info.format, "application/octet-stream"),
+            },
+            ExpiresIn=IMAGE_URL_TTL_S,
         )
         try:
             return spec.with_image(body, url)
         except ValueError as exc:
             raise BadUpload("model_takes_no_image", str(exc), "model") from None
+        except (TypeError, AttributeError):
+            return body  # malformed where the image goes: validation says where

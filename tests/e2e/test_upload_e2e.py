@@ -1,11 +1,10 @@
-"""An S3 upload becomes a task, seen through the API over HTTP."""
+"""An uploaded image becomes a task, all over HTTP: POST /v1/uploads, the presigned PUT, GET."""
 
 from __future__ import annotations
 
 import io
 import json
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -18,33 +17,40 @@ REQUEST = Path(__file__).resolve().parents[2] / "events/requests/valid/wan22_i2v
 
 
 def test_an_uploaded_image_becomes_a_task_the_api_shows_succeeded(stack: LocalStack) -> None:
-    # GIVEN an image and its request, put where uploads go (the default tenant of the local API)
+    # GIVEN a request without its image, and the image
     body = json.loads(REQUEST.read_text(encoding="utf-8"))
     del body["input"]["img_url"]
     image = io.BytesIO()
     Image.new("RGB", (640, 480), (30, 120, 200)).save(image, format="JPEG")
-    s3 = stack.aws.client("s3")
-    s3.put_object(
-        Bucket=stack.stack.ref("ResultsBucket"),
-        Key=f"uploads/default/{uuid.uuid4().hex}",
-        Body=image.getvalue(),
-        Metadata={"request": json.dumps(body)},
-    )
-    # WHEN the upload is noticed, the task shows up in the tenant's list over HTTP (this module's
-    # stack runs no other task) and runs to its end
     headers = {"Authorization": f"Bearer {DEV_API_KEY}"}
-    deadline = time.monotonic() + 30
     with httpx.Client(base_url=stack.api.url, headers=headers, timeout=10) as api:
+        # WHEN the client asks for an upload and PUTs the image where and as it is told
+        granted = api.post("/v1/uploads", json=body)
+        assert granted.status_code == 201, granted.text
+        ticket = granted.json()
+        upload = ticket["upload"]
+        put = httpx.request(
+            upload["method"],
+            upload["url"],
+            content=image.getvalue(),
+            headers=upload["headers"],
+            timeout=10,
+        )
+        assert put.status_code == 200, put.text
+        # THEN the task named when the upload was granted appears and runs to its end
+        deadline = time.monotonic() + 30
         while True:
-            tasks = api.get("/v1/tasks").json()["tasks"]
-            if tasks and tasks[0]["status"] in {"succeeded", "failed", "timed_out"}:
+            got = api.get(f"/v1/tasks/{ticket['task_id']}")
+            if got.status_code == 200 and got.json()["status"] in {"succeeded", "failed"}:
                 break
-            assert time.monotonic() < deadline, tasks
+            assert got.status_code in {200, 404}, got.text  # 404 until the upload is noticed
+            assert time.monotonic() < deadline, got.text
             time.sleep(0.2)
-        assert len(tasks) == 1
-        assert tasks[0]["model"] == "wan22_i2v_flash"
-        task = api.get(f"/v1/tasks/{tasks[0]['id']}").json()
-    # THEN it succeeded, and its result is ours to download
+    task = got.json()
     assert task["status"] == "succeeded", task
+    assert task["model"] == "wan22_i2v_flash"
+    # and its result is a presigned URL of our copy, not the upstream's link
     [output] = task["outputs"]
+    assert output["url"].startswith(stack.aws.endpoint_url)
+    assert f"/{ticket['task_id']}/" in output["url"].split("?")[0]
     assert b"ftyp" in httpx.get(output["url"], timeout=10).content[:12]
