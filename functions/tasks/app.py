@@ -12,10 +12,17 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from wanflow import runtime
-from wanflow.http import decode_cursor, encode_cursor, error_body, tenant_of
+from wanflow import openapi, runtime
+from wanflow.http import (
+    Unauthenticated,
+    decode_cursor,
+    encode_cursor,
+    error_body,
+    tenant_of,
+    to_http,
+)
 from wanflow.results import present
-from wanflow.store import TaskNotFound
+from wanflow.store import TaskNotFound, TaskRecord
 from wanflow.task import TaskStatus
 
 logger = Logger()
@@ -79,10 +86,160 @@ def list_tasks() -> Response[str]:
 # --- cancel, models, uploads, OpenAPI and docs -----------------------------------------------
 
 
+@app.post("/v1/tasks/<task_id>/cancel")
+def cancel_task(task_id: str) -> Response[str]:
+    """Cancel the caller's task: says whether the upstream stopped it and what was billed."""
+    from wanflow.cancellation import CancelResult, NotCancelable
+    from wanflow.upstream import UpstreamThrottled, UpstreamUnavailable
+
+    logger.append_keys(task_id=task_id)
+    s3, bucket = runtime.s3(), runtime.config().bucket_name
+    try:
+        done = runtime.canceller().cancel(_tenant(), task_id)
+    except TaskNotFound:
+        return _not_found(task_id)
+    except NotCancelable as exc:
+        body = error_body(exc.code, exc.message, "conflict_error", "task_id")
+        task = present(exc.task, s3, bucket).model_dump(mode="json")
+        return _json(409, {**body, "task": task})
+    except (UpstreamUnavailable, UpstreamThrottled) as exc:
+        message = f"the upstream could not be asked to cancel, so nothing changed: {exc.message}"
+        return _json(503, error_body(exc.code, message, "upstream_error"))
+    result = CancelResult(
+        task=present(done.record, s3, bucket),
+        upstream_canceled=done.upstream_canceled,
+        billed=done.billed,
+    )
+    logger.info("task canceled", upstream_canceled=done.upstream_canceled)
+    return _json(200, result.model_dump(mode="json"))
+
+
+@app.get("/v1/models")
+def list_models() -> Response[str]:
+    """The catalog: every model with its modes, route, statuses and request schema."""
+    from wanflow.catalog import MODELS
+
+    _tenant()  # the catalog is for callers with a key, like every route but the docs
+    return _json(200, {"models": [spec.describe() for spec in MODELS.values()]})
+
+
+@app.post("/v1/uploads")
+def create_upload() -> Response[str]:
+    """Validate a request without its image and grant a presigned PUT for the image (201)."""
+    from wanflow.errors import InvalidRequest
+
+    tenant = _tenant()
+    try:
+        body = json.loads(app.current_event.body or "")
+    except ValueError:
+        return _json(
+            400, error_body("invalid_json", "the body must be JSON", "invalid_request_error")
+        )
+    try:
+        ticket = runtime.uploads().grant(tenant, body)
+    except InvalidRequest as exc:
+        return _json(*to_http(exc))
+    logger.info("upload granted", upload_id=ticket.upload_id, task_id=ticket.task_id)
+    return _json(201, ticket.model_dump(mode="json"))
+
+
+def _base_url() -> str | None:
+    """This API's URL as the caller reached it (as submit's `_public_base_url`)."""
+    ctx = app.current_event.request_context
+    if not ctx.domain_name or not ctx.stage:
+        return None
+    scheme = app.current_event.headers.get("X-Forwarded-Proto") or "https"
+    return f"{scheme}://{ctx.domain_name}/{ctx.stage}"
+
+
+@app.get("/openapi.json")
+def openapi_document() -> Response[str]:
+    """The committed OpenAPI document, its `servers` set to the URL the caller reached."""
+    return _json(200, openapi.published(_base_url()))
+
+
+@app.get("/docs")
+def docs() -> Response[str]:
+    """Swagger UI for the document; `?format=json` is the document (Swagger UI links it)."""
+    document = openapi.published(_base_url())
+    if (app.current_event.query_string_parameters or {}).get("format") == "json":
+        return _json(200, document)
+    return Response(200, "text/html; charset=utf-8", openapi.docs_page(document))
+
+
 # --- client webhooks: deliveries and redelivery ------------------------------------------------
 
 
+def _bad_event(message: str) -> Response[str]:
+    return _json(400, error_body("invalid_value", message, "invalid_request_error", "event"))
+
+
+def _own_task(task_id: str) -> TaskRecord | None:
+    """The caller's task; None for a missing one and for another tenant's alike."""
+    logger.append_keys(task_id=task_id)
+    try:
+        record = runtime.store().get(task_id)
+    except TaskNotFound:
+        return None
+    return record if record.tenant == _tenant() else None
+
+
+@app.get("/v1/tasks/<task_id>/deliveries")
+def list_deliveries(task_id: str) -> Response[str]:
+    """The task's webhook delivery attempts, oldest first; another tenant's task is a 404."""
+    from wanflow.webhooks import DeliveryList, list_deliveries
+
+    if _own_task(task_id) is None:
+        return _not_found(task_id)
+    listed = DeliveryList(deliveries=list_deliveries(runtime.store(), task_id))
+    return _json(200, listed.model_dump(mode="json"))
+
+
+@app.post("/v1/tasks/<task_id>/deliveries/redeliver")
+def redeliver(task_id: str) -> Response[str]:
+    """Send an event of the task again with its original webhook-id (202: queued). The body
+    `{"event": ...}` is optional: the task's latest event by default."""
+    from wanflow.task import WEBHOOK_EVENTS
+    from wanflow.webhooks import EventNotAvailable, NoWebhook, Redelivery
+
+    record = _own_task(task_id)
+    if record is None:
+        return _not_found(task_id)
+    raw = app.current_event.body
+    try:
+        body = json.loads(raw) if raw and raw.strip() else {}
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or set(body) - {"event"}:
+        return _bad_event('the body must be empty or {"event": "<event name>"}')
+    event = body.get("event")
+    if event is not None and event not in WEBHOOK_EVENTS:
+        return _bad_event(f"event must be one of {', '.join(WEBHOOK_EVENTS)}")
+    try:
+        enqueued = runtime.notifications().redeliver(record, event)
+    except NoWebhook as exc:
+        return _json(409, error_body(exc.code, exc.message, "conflict_error"))
+    except EventNotAvailable as exc:
+        if event is not None:  # the client named an event this task cannot send
+            return _bad_event(exc.message)
+        return _json(409, error_body(exc.code, exc.message, "conflict_error"))
+    return _json(202, Redelivery(enqueued=enqueued).model_dump(mode="json"))
+
+
 # --- tenants: the webhook secret ------------------------------------------------------------------
+
+
+# Powertools leaves this decorator unannotated, hence the ignore.
+@app.exception_handler(Unauthenticated)  # type: ignore[untyped-decorator]
+def _unauthenticated(exc: Unauthenticated) -> Response[str]:
+    """No tenant from the authorizer: 401 on every route, never a guessed tenant."""
+    return _json(*to_http(exc))
+
+
+@app.get("/v1/webhooks/secret")
+def webhook_secret() -> Response[str]:
+    """The caller's `whsec_` secret, to verify the webhooks wanflow sends it."""
+    return _json(200, {"secret": runtime.tenants().webhook_secret(_tenant())})
 
 
 @logger.inject_lambda_context(clear_state=True)
