@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanflow import runtime
 from wanflow.errors import WanflowError
-from wanflow.http import error_body, tenant_of, to_http
+from wanflow.http import error_body, public_base_url, tenant_of, to_http
 
 logger = Logger()
 app = APIGatewayRestResolver()
@@ -19,15 +19,6 @@ app = APIGatewayRestResolver()
 
 def _json(status: int, body: dict[str, Any]) -> Response[str]:
     return Response(status, "application/json", json.dumps(body))
-
-
-def _public_base_url() -> str | None:
-    """Our own API's URL as the caller reached it (the upstream calls back there)."""
-    ctx = app.current_event.request_context
-    if not ctx.domain_name or not ctx.stage:
-        return None
-    scheme = app.current_event.headers.get("X-Forwarded-Proto") or "https"
-    return f"{scheme}://{ctx.domain_name}/{ctx.stage}"
 
 
 @app.post("/v1/tasks")
@@ -44,8 +35,9 @@ def submit() -> Response[str]:
     )
     try:
         tenant = tenant_of(app.current_event.raw_event.get("requestContext"))
+        base_url = public_base_url(app.current_event.raw_event)
         task, created = runtime.submitter().submit(
-            tenant, body, idempotency_key=key, public_base_url=_public_base_url()
+            tenant, body, idempotency_key=key, public_base_url=base_url
         )
     except WanflowError as exc:
         return _json(*to_http(exc))

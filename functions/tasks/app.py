@@ -18,6 +18,7 @@ from wanflow.http import (
     decode_cursor,
     encode_cursor,
     error_body,
+    public_base_url,
     tenant_of,
     to_http,
 )
@@ -42,15 +43,22 @@ def _not_found(task_id: str) -> Response[str]:
     return _json(404, error_body("task_not_found", f"no task {task_id}", "not_found", "task_id"))
 
 
-@app.get("/v1/tasks/<task_id>")
-def get_task(task_id: str) -> Response[str]:
-    """One task; another tenant's task answers exactly as a missing one."""
+def _own_task(task_id: str) -> TaskRecord | None:
+    """The caller's task; None for a missing one and for another tenant's alike."""
     logger.append_keys(task_id=task_id)
+    tenant = _tenant()  # first: no tenant is a 401, whether the task exists or not
     try:
         record = runtime.store().get(task_id)
     except TaskNotFound:
-        return _not_found(task_id)
-    if record.tenant != _tenant():
+        return None
+    return record if record.tenant == tenant else None
+
+
+@app.get("/v1/tasks/<task_id>")
+def get_task(task_id: str) -> Response[str]:
+    """One task; another tenant's task answers exactly as a missing one."""
+    record = _own_task(task_id)
+    if record is None:
         return _not_found(task_id)
     task = present(record, runtime.s3(), runtime.config().bucket_name)
     return _json(200, task.model_dump(mode="json"))
@@ -72,7 +80,7 @@ def list_tasks() -> Response[str]:
         message = f"status must be one of {', '.join(s.value for s in TaskStatus)}"
         return _json(400, error_body("invalid_value", message, "invalid_request_error", "status"))
     try:
-        cursor = decode_cursor(params.get("cursor"))
+        cursor = decode_cursor(params.get("cursor"), _tenant())
     except ValueError as exc:
         return _json(400, error_body("invalid_value", str(exc), "invalid_request_error", "cursor"))
     records, last = runtime.store().list_for_tenant(
@@ -143,25 +151,16 @@ def create_upload() -> Response[str]:
     return _json(201, ticket.model_dump(mode="json"))
 
 
-def _base_url() -> str | None:
-    """This API's URL as the caller reached it (as submit's `_public_base_url`)."""
-    ctx = app.current_event.request_context
-    if not ctx.domain_name or not ctx.stage:
-        return None
-    scheme = app.current_event.headers.get("X-Forwarded-Proto") or "https"
-    return f"{scheme}://{ctx.domain_name}/{ctx.stage}"
-
-
 @app.get("/openapi.json")
 def openapi_document() -> Response[str]:
     """The committed OpenAPI document, its `servers` set to the URL the caller reached."""
-    return _json(200, openapi.published(_base_url()))
+    return _json(200, openapi.published(public_base_url(app.current_event.raw_event)))
 
 
 @app.get("/docs")
 def docs() -> Response[str]:
     """Swagger UI for the document; `?format=json` is the document (Swagger UI links it)."""
-    document = openapi.published(_base_url())
+    document = openapi.published(public_base_url(app.current_event.raw_event))
     if (app.current_event.query_string_parameters or {}).get("format") == "json":
         return _json(200, document)
     return Response(200, "text/html; charset=utf-8", openapi.docs_page(document))
@@ -172,16 +171,6 @@ def docs() -> Response[str]:
 
 def _bad_event(message: str) -> Response[str]:
     return _json(400, error_body("invalid_value", message, "invalid_request_error", "event"))
-
-
-def _own_task(task_id: str) -> TaskRecord | None:
-    """The caller's task; None for a missing one and for another tenant's alike."""
-    logger.append_keys(task_id=task_id)
-    try:
-        record = runtime.store().get(task_id)
-    except TaskNotFound:
-        return None
-    return record if record.tenant == _tenant() else None
 
 
 @app.get("/v1/tasks/<task_id>/deliveries")

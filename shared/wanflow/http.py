@@ -35,17 +35,41 @@ def encode_cursor(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
 
 
-def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
-    """The DynamoDB key of a cursor; ValueError when it is not one of ours."""
+def decode_cursor(cursor: str | None, tenant: str) -> dict[str, Any] | None:
+    """The DynamoDB key of a cursor of this tenant's listing; ValueError when it is not one.
+
+    The key goes to DynamoDB as ExclusiveStartKey: anything but one of ours (another shape,
+    another tenant's partition) must stop here, as a 400, not fail there as a 500.
+    """
     if not cursor:
         return None
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, UnicodeDecodeError):
         raise ValueError("cursor is not valid") from None
-    if not isinstance(key, dict):
+    values = {}
+    if isinstance(key, dict) and set(key) == {"pk", "sk", "gsi1pk", "gsi1sk"}:
+        values = {name: value.get("S") for name, value in key.items() if isinstance(value, dict)}
+    if (
+        len(values) != 4
+        or not all(isinstance(v, str) for v in values.values())
+        or values["gsi1pk"] != f"TENANT#{tenant}"
+        or values["sk"] != "TASK"
+        or not str(values["pk"]).startswith("TASK#")
+    ):
         raise ValueError("cursor is not valid")
-    return key
+    return dict(key)
+
+
+def public_base_url(event: dict[str, Any]) -> str | None:
+    """This API's URL as the caller reached it, from an API Gateway proxy event."""
+    context = event.get("requestContext") or {}
+    domain, stage = context.get("domainName"), context.get("stage")
+    if not domain or not stage:
+        return None
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    scheme = headers.get("x-forwarded-proto") or "https"
+    return f"{scheme}://{domain}/{stage}"
 
 
 def error_body(code: str, message: str, kind: str, param: str | None = None) -> dict[str, Any]:

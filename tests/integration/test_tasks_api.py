@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import httpx
@@ -66,5 +68,24 @@ def test_listing_is_newest_first_filtered_and_paginated(stack: LocalStack) -> No
         answer = _get(stack, "/v1/tasks", tenant="initech", **bad)
         assert answer.status_code == 400, bad
         assert answer.json()["error"]["param"] == next(iter(bad))
+    for task_id in ids:
+        stack.finish(task_id)
+
+
+def test_a_cursor_works_only_for_the_listing_it_came_from(stack: LocalStack) -> None:
+    # GIVEN a next_cursor of tenant initech's listing, and cursors that are JSON but not ours
+    ids = [submit(stack, request("wan2.6-t2v"), tenant="umbrella")[1]["id"] for _ in range(2)]
+    page = _get(stack, "/v1/tasks", tenant="umbrella", limit=1).json()
+    assert page["next_cursor"]
+    forged = [
+        base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+        for key in ({"a": 1}, [1, 2], {"pk": {"N": "1"}, "sk": 1, "gsi1pk": {}, "gsi1sk": None})
+    ]
+    # WHEN another tenant replays it, or anyone sends the forged ones
+    # THEN 400 naming the cursor (never a 5xx, never another tenant's page)
+    for tenant, cursor in [("hooli", page["next_cursor"]), *(("umbrella", c) for c in forged)]:
+        answer = _get(stack, "/v1/tasks", tenant=tenant, cursor=cursor)
+        assert answer.status_code == 400, cursor
+        assert answer.json()["error"]["param"] == "cursor"
     for task_id in ids:
         stack.finish(task_id)
