@@ -132,6 +132,17 @@ def test_tenants_do_not_see_each_others_tasks_or_secrets(
     listed_b = api.get("/v1/tasks", headers=bearer(b.key)).json()["tasks"]
     assert [t["id"] for t in listed_a] == [task_id]
     assert listed_b == []
+    # AND B can neither cancel it nor read or resend its webhooks: 404 as for a missing task
+    for method, path in (
+        ("POST", "cancel"),
+        ("GET", "deliveries"),
+        ("POST", "deliveries/redeliver"),
+    ):
+        theirs = api.request(method, f"/v1/tasks/{task_id}/{path}", headers=bearer(b.key))
+        missing = api.request(method, f"/v1/tasks/{missing_id}/{path}", headers=bearer(b.key))
+        assert theirs.status_code == missing.status_code == 404, path
+        assert theirs.text.replace(task_id, "ID") == missing.text.replace(missing_id, "ID")
+    assert api.get(f"/v1/tasks/{task_id}", headers=bearer(a.key)).json()["status"] != "canceled"
     # AND each tenant reads its own webhook secret: A's is the one shown when its key was made
     secret_a = api.get("/v1/webhooks/secret", headers=bearer(a.key))
     secret_b = api.get("/v1/webhooks/secret", headers=bearer(b.key))
