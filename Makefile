@@ -9,10 +9,16 @@ STAMP := $(VENV)/.synced-dev
 # schemathesis lives in a venv of its own: its pins must not move the test suite's.
 FUZZ_VENV := .venv-fuzz
 FUZZ_STAMP := $(FUZZ_VENV)/.synced-fuzz
+# SAM CLI and checkov too (they pin boto3 and cfn-lint differently from each other and from moto).
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.synced-sam
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.synced-checkov
+export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test check lint typecheck iac openapi-check openapi fuzz unit bench lock \
-	format clean
+.PHONY: help setup demo test check lint typecheck iac openapi-check openapi fuzz build unit bench \
+	lock format clean
 
 help:
 	@echo "make demo    run the main job: the local stack and one task per model and mode"
@@ -20,6 +26,7 @@ help:
 	@echo "make bench   run the benchmarks in bench/"
 	@echo "make openapi rewrite shared/wanflow/openapi.json after changing routes or models"
 	@echo "make fuzz    schemathesis over the local stack's OpenAPI document (part of make test)"
+	@echo "make build   sam build, bytecode recompiled for Lambda, artifact sizes (part of make test)"
 	@echo "make lock    re-pin the dependencies after editing pyproject.toml"
 
 $(UV):
@@ -39,6 +46,16 @@ $(FUZZ_STAMP): requirements/fuzz.lock | $(UV)
 	$(UV) pip sync --quiet --python $(FUZZ_VENV)/bin/python requirements/fuzz.lock
 	touch $@
 
+$(SAM_STAMP): requirements/sam.lock | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(SAM_VENV)
+	$(UV) pip sync --quiet --python $(SAM_VENV)/bin/python requirements/sam.lock
+	touch $@
+
+$(CHECKOV_STAMP): requirements/checkov.lock | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(CHECKOV_VENV)
+	$(UV) pip sync --quiet --python $(CHECKOV_VENV)/bin/python requirements/checkov.lock
+	touch $@
+
 # The main job: the local stack, one task per model and mode, live progress, a table.
 demo: setup
 	$(BIN)/wanflow demo
@@ -54,10 +71,17 @@ typecheck: setup
 	@# Each handler is its own module named app: one mypy run per function.
 	for f in functions/*/app.py; do $(BIN)/mypy "$$f" || exit 1; done
 
-# The template (cfn-lint) and the state machine definitions (structure and transitions).
-iac: setup
+# The template (cfn-lint, SAM's own lint, checkov: every finding fixed or suppressed in the
+# template with its reason) and the state machine definitions (structure and transitions).
+iac: setup $(SAM_STAMP) $(CHECKOV_STAMP)
 	$(BIN)/cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 	$(BIN)/python local/lint_asl.py
+
+# sam build as Lambda needs it (bytecode recompiled unchecked-hash), then artifact sizes.
+build: setup $(SAM_STAMP)
+	$(BIN)/python local/lambda_build.py
 
 # The committed OpenAPI document must be what the code produces (`make openapi` rewrites it).
 openapi-check: setup
@@ -73,7 +97,7 @@ fuzz: setup $(FUZZ_STAMP)
 unit: setup
 	$(BIN)/pytest tests/unit
 
-test: check
+test: check build
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory fuzz
 
@@ -87,9 +111,11 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 lock: | $(UV)
-	$(UV) pip compile --quiet pyproject.toml --universal --python-version 3.11 --generate-hashes -o requirements/runtime.lock
+	$(UV) pip compile --quiet pyproject.toml --universal --python-version 3.11 --generate-hashes -o shared/requirements.txt
 	$(UV) pip compile --quiet pyproject.toml --group dev --universal --python-version 3.11 --generate-hashes -o requirements/dev.lock
 	$(UV) pip compile --quiet --group fuzz --universal --python-version 3.11 --generate-hashes -o requirements/fuzz.lock
+	$(UV) pip compile --quiet --group sam --universal --python-version 3.11 --generate-hashes -o requirements/sam.lock
+	$(UV) pip compile --quiet --group checkov --universal --python-version 3.11 --generate-hashes -o requirements/checkov.lock
 
 clean:
-	rm -rf $(VENV) $(FUZZ_VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(FUZZ_VENV) $(SAM_VENV) $(CHECKOV_VENV) $(TOOLS) .aws-sam .mypy_cache .pytest_cache .ruff_cache

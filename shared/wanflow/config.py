@@ -37,6 +37,7 @@ class Config:
     time_scale: float
     allow_http_callbacks: bool = False
     notify_queue_url: str = ""
+    upstream_read_timeout_s: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -49,6 +50,15 @@ class Config:
             raise ConfigError(f"TIME_SCALE must be a number, not {raw_scale!r}") from None
         if not time_scale > 0:
             raise ConfigError("TIME_SCALE must be greater than 0")
+        raw_timeout = env.get("UPSTREAM_READ_TIMEOUT_S", "30")
+        try:
+            read_timeout = float(raw_timeout)
+        except ValueError:
+            raise ConfigError(
+                f"UPSTREAM_READ_TIMEOUT_S must be a number, not {raw_timeout!r}"
+            ) from None
+        if not read_timeout > 0:
+            raise ConfigError("UPSTREAM_READ_TIMEOUT_S must be greater than 0")
         return cls(
             table_name=_required(env, "TABLE_NAME"),
             bucket_name=_required(env, "BUCKET_NAME"),
@@ -61,6 +71,7 @@ class Config:
             time_scale=time_scale,
             # Only the functions that enqueue client notifications read it.
             notify_queue_url=env.get("NOTIFY_QUEUE_URL", "").strip(),
+            upstream_read_timeout_s=read_timeout,
             # Only the local stack sets this: its API is plain HTTP on loopback.
             allow_http_callbacks=env.get("WANFLOW_LOCAL_HTTP_CALLBACKS") == "1",
         )

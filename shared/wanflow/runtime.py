@@ -100,10 +100,20 @@ def store() -> TaskStore:
 @cache
 def upstream() -> UpstreamClient:
     """The upstream client, with its key from Secrets Manager."""
-    from wanflow.upstream import UpstreamClient
+    import httpx
+
+    from wanflow.upstream import DEFAULT_TIMEOUT, UpstreamClient
 
     cfg = config()
-    return UpstreamClient(cfg.upstream_base_url, secret(cfg.upstream_key_secret_arn))
+    timeout = httpx.Timeout(
+        connect=DEFAULT_TIMEOUT.connect,
+        read=cfg.upstream_read_timeout_s,
+        write=DEFAULT_TIMEOUT.write,
+        pool=DEFAULT_TIMEOUT.pool,
+    )
+    return UpstreamClient(
+        cfg.upstream_base_url, secret(cfg.upstream_key_secret_arn), timeout=timeout
+    )
 
 
 @cache

@@ -1,0 +1,41 @@
+"""Configuration comes from the environment template.yaml sets, and fails fast when wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from wanflow.config import Config, ConfigError
+
+ENV = {
+    "TABLE_NAME": "t",
+    "BUCKET_NAME": "b",
+    "UPSTREAM_BASE_URL": "https://upstream.example",
+    "UPSTREAM_KEY_SECRET_ARN": "arn:key",
+    "CALLBACK_SECRET_ARN": "arn:cb",
+}
+
+
+def test_defaults_apply_when_optional_settings_are_absent() -> None:
+    config = Config.from_env(ENV)
+    assert (config.time_scale, config.upstream_read_timeout_s) == (1.0, 30.0)
+    assert not config.allow_http_callbacks
+
+
+def test_the_upstream_read_timeout_is_a_parameter() -> None:
+    assert Config.from_env({**ENV, "UPSTREAM_READ_TIMEOUT_S": "12"}).upstream_read_timeout_s == 12
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("UPSTREAM_READ_TIMEOUT_S", "soon"), ("UPSTREAM_READ_TIMEOUT_S", "0"), ("TIME_SCALE", "-1")],
+)
+def test_a_malformed_setting_fails_naming_it(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env({**ENV, name: value})
+
+
+@pytest.mark.parametrize("missing", sorted(ENV))
+def test_a_missing_resource_name_fails_fast(missing: str) -> None:
+    env = {k: v for k, v in ENV.items() if k != missing}
+    with pytest.raises(ConfigError, match=missing):
+        Config.from_env(env)
