@@ -10,9 +10,10 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from simkit import serve_on_loopback
 from standardwebhooks import Webhook
 
 
@@ -64,11 +65,7 @@ class HookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 del format, args
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self._server = serve_on_loopback(Handler)
 
     @property
     def url(self) -> str:

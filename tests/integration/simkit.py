@@ -86,6 +86,16 @@ class Arrival:
     body: Any
 
 
+def serve_on_loopback(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    """An HTTP server on a free loopback port, serving in a daemon thread (shutdown() stops it)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    return server
+
+
 class Receiver:
     """A tiny real HTTP server that answers callbacks from a script and records each arrival.
 
@@ -114,11 +124,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 del format, args
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self._server = serve_on_loopback(Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/callback"
 
     def offsets(self) -> list[float]:
