@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from wanflow import openapi, runtime
+from wanflow import runtime
 from wanflow.http import (
     Unauthenticated,
     decode_cursor,
@@ -154,12 +154,16 @@ def create_upload() -> Response[str]:
 @app.get("/openapi.json")
 def openapi_document() -> Response[str]:
     """The committed OpenAPI document, its `servers` set to the URL the caller reached."""
+    from wanflow import openapi  # only the docs routes need it: not on every cold start
+
     return _json(200, openapi.published(public_base_url(app.current_event.raw_event)))
 
 
 @app.get("/docs")
 def docs() -> Response[str]:
     """Swagger UI for the document; `?format=json` is the document (Swagger UI links it)."""
+    from wanflow import openapi
+
     document = openapi.published(public_base_url(app.current_event.raw_event))
     if (app.current_event.query_string_parameters or {}).get("format") == "json":
         return _json(200, document)
