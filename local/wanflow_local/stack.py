@@ -21,11 +21,16 @@ from wanflow_local.aws import LocalAws, execution_history, wait_for_execution
 from wanflow_local.commands import DEV_API_KEY, DEV_TENANT
 from wanflow_local.deploy import Stack, deploy
 from wanflow_local.s3events import S3Notifier
+from wanflow_local.secretsext import SecretsExtension
 from wanflow_local.simulator import DEFAULT_API_KEY, Simulator
 from wanflow_local.sqsevents import SqsEventSources
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+#: Stands for the region's extension layer: moto runs no layers, SecretsExtension serves its API.
+LOCAL_SECRETS_EXTENSION = (
+    "arn:aws:lambda:us-east-1:000000000000:layer:AWS-Parameters-and-Secrets-Lambda-Extension:1"
+)
 
 
 @dataclass
@@ -82,6 +87,20 @@ class LocalStack:
         return {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listed}
 
 
+def _set_environ(cleanup: ExitStack, values: dict[str, str]) -> None:
+    """Set variables into os.environ (the in-process handlers' environment) until cleanup."""
+    for name, value in values.items():
+        cleanup.callback(_restore, name, os.environ.get(name))
+        os.environ[name] = value
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
 @contextmanager
 def local_stack(
     *,
@@ -112,6 +131,9 @@ def local_stack(
         # The handlers' clients are built once per process; this moto is a new endpoint.
         runtime.reset()
         cleanup.callback(runtime.reset)
+        # Secrets reach the handlers as on Lambda with the extension layer: over its HTTP API.
+        extension = cleanup.enter_context(SecretsExtension(aws.client("secretsmanager")))
+        _set_environ(cleanup, extension.environ())
         stack = deploy(
             aws,
             TEMPLATE,
@@ -119,6 +141,7 @@ def local_stack(
                 "UpstreamBaseUrl": upstream_url,
                 "TimeScale": str(time_scale),
                 "LogLevel": log_level,
+                "SecretsExtensionLayerArn": LOCAL_SECRETS_EXTENSION,
             },
         )
         cleanup.callback(stack.close)

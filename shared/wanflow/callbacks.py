@@ -12,17 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wanflow.catalog import get_model
 from wanflow.catalog.responses import read_snapshot
 from wanflow.signing import verify
-from wanflow.store import TaskNotFound, TaskStore
 from wanflow.task import TERMINAL, TaskStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
+
+    from wanflow.store import TaskStore
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +42,16 @@ class Reply:
 
 @dataclass
 class CallbackReceiver:
-    """Ingests callbacks; collaborators are passed in."""
+    """Ingests callbacks; collaborators are passed in.
 
-    store: TaskStore
-    sfn: SFNClient
+    The store and Step Functions come as getters, called only once a signature is good: the
+    store module imports boto3, which a forged callback never needs (cold start, see
+    bench/coldstart.py).
+    """
+
     secret: str
+    store: Callable[[], TaskStore]
+    sfn: Callable[[], SFNClient]
 
     def receive(self, task_id: str, signature: str | None, raw_body: bytes) -> Reply:
         """Handle one callback POST: a put, a read, and resuming the execution.
@@ -56,11 +63,14 @@ class CallbackReceiver:
         """
         if not verify(task_id, signature, self.secret):
             return Reply(401, {"error": {"code": "bad_signature", "message": "invalid signature"}})
+        from wanflow.store import TaskNotFound
+
+        store = self.store()
         body = _json(raw_body)
         event_id = hashlib.sha256(raw_body).hexdigest()[:32]
-        first = self.store.record_event(task_id, event_id, "upstream_callback", body)
+        first = store.record_event(task_id, event_id, "upstream_callback", body)
         try:
-            task = self.store.peek(task_id, _FIELDS)
+            task = store.peek(task_id, _FIELDS)
         except TaskNotFound:
             return Reply(404, {"error": {"code": "task_not_found", "message": "no such task"}})
         snapshot = read_snapshot(get_model(str(task["model"])), body)
@@ -78,9 +88,10 @@ class CallbackReceiver:
             return Reply(200, {"received": True, "duplicate": not first})
         token = task.get("task_token")
         if token:
+            sfn = self.sfn()
             try:
-                self.sfn.send_task_success(taskToken=str(token), output='{"via": "callback"}')
-            except (self.sfn.exceptions.InvalidToken, self.sfn.exceptions.TaskTimedOut):
+                sfn.send_task_success(taskToken=str(token), output='{"via": "callback"}')
+            except (sfn.exceptions.InvalidToken, sfn.exceptions.TaskTimedOut):
                 logger.info("token already used or timed out", extra={"task_id": task_id})
         return Reply(200, {"received": True, "duplicate": not first})
 

@@ -38,6 +38,7 @@ class Config:
     allow_http_callbacks: bool = False
     notify_queue_url: str = ""
     upstream_read_timeout_s: float = 30.0
+    secrets_via_extension: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -74,6 +75,8 @@ class Config:
             upstream_read_timeout_s=read_timeout,
             # Only the local stack sets this: its API is plain HTTP on loopback.
             allow_http_callbacks=env.get("WANFLOW_LOCAL_HTTP_CALLBACKS") == "1",
+            # Set with the Parameters and Secrets extension layer (template.yaml).
+            secrets_via_extension=env.get("WANFLOW_SECRETS_VIA_EXTENSION") == "1",
         )
 
     def scaled_wait(self, seconds: float) -> int:

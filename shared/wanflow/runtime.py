@@ -85,7 +85,12 @@ def secrets() -> SecretsManagerClient:
 
 @cache
 def secret(arn: str) -> str:
-    """A secret's value, read once per container."""
+    """A secret's value, read once per container: through the Parameters and Secrets extension
+    when the function has it (no boto3 needed), else with the Secrets Manager client."""
+    if config().secrets_via_extension:
+        from wanflow.secretsext import read_secret
+
+        return read_secret(arn)
     return secrets().get_secret_value(SecretId=arn)["SecretString"]
 
 
@@ -159,10 +164,11 @@ def uploads() -> UploadIntake:
 
 @cache
 def callback_receiver() -> CallbackReceiver:
-    """The upstream callback receiver."""
+    """The upstream callback receiver. It gets the store and Step Functions as getters: a forged
+    callback is turned away with the secret alone, before any boto3 client is built."""
     from wanflow.callbacks import CallbackReceiver
 
-    return CallbackReceiver(store(), sfn(), secret(config().callback_secret_arn))
+    return CallbackReceiver(secret(config().callback_secret_arn), store, sfn)
 
 
 @cache

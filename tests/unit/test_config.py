@@ -19,6 +19,13 @@ def test_defaults_apply_when_optional_settings_are_absent() -> None:
     config = Config.from_env(ENV)
     assert (config.time_scale, config.upstream_read_timeout_s) == (1.0, 30.0)
     assert not config.allow_http_callbacks
+    assert not config.secrets_via_extension
+
+
+def test_secrets_are_read_through_the_extension_only_when_the_template_says_so() -> None:
+    assert Config.from_env({**ENV, "WANFLOW_SECRETS_VIA_EXTENSION": "1"}).secrets_via_extension
+    # The template sets "0" when no extension layer is given.
+    assert not Config.from_env({**ENV, "WANFLOW_SECRETS_VIA_EXTENSION": "0"}).secrets_via_extension
 
 
 def test_the_upstream_read_timeout_is_a_parameter() -> None:

@@ -1,0 +1,122 @@
+"""The AWS Parameters and Secrets Lambda Extension, served locally over moto's Secrets Manager.
+
+On Lambda the extension is a layer: a companion process that answers
+`GET /secretsmanager/get?secretId=…` on localhost (port 2773 unless
+PARAMETERS_SECRETS_EXTENSION_HTTP_PORT says otherwise) for callers that send the function's
+session token in `X-Aws-Parameters-Secrets-Token`, and answers with what GetSecretValue returns.
+moto does not run Lambda layers, so the local stack serves the same HTTP contract on loopback,
+reading from moto, and points the handlers at it: the code path that a deployed function takes
+(wanflow.secretsext) is the one the local stack and the tests run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+logger = logging.getLogger(__name__)
+
+TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
+
+
+class SecretsExtension:
+    """The extension's secrets endpoint on 127.0.0.1; `port` once started."""
+
+    def __init__(self, client: SecretsManagerClient, *, session_token: str | None = None) -> None:
+        self.client = client
+        #: What callers must send: Lambda's AWS_SESSION_TOKEN of the function.
+        self.session_token = session_token or f"local-session-{secrets.token_hex(16)}"
+        self.requests = 0
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        if self._server is None:
+            raise RuntimeError("the secrets extension is not started")
+        return int(self._server.server_address[1])
+
+    def environ(self) -> dict[str, str]:
+        """What a function's environment holds on Lambda for it to reach the extension."""
+        return {
+            "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(self.port),
+            "AWS_SESSION_TOKEN": self.session_token,
+        }
+
+    def start(self) -> Self:
+        """Listen on a free loopback port, in a daemon thread."""
+        extension = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                extension.requests += 1
+                status, body = extension.answer(self.path, self.headers.get(TOKEN_HEADER))
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                logger.debug("secrets extension: " + format, *args)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def answer(self, path: str, token: str | None) -> tuple[int, dict[str, Any]]:
+        """The status and JSON body the extension gives for one request."""
+        if token != self.session_token:
+            return 401, {"message": f"missing or wrong {TOKEN_HEADER} header"}
+        url = urlsplit(path)
+        if url.path != "/secretsmanager/get":
+            return 404, {"message": f"no route {url.path}"}
+        query = {name: values[0] for name, values in parse_qs(url.query).items()}
+        secret_id = query.get("secretId")
+        if not secret_id:
+            return 400, {"message": "secretId is required"}
+        arguments = {"SecretId": secret_id}
+        if "versionId" in query:
+            arguments["VersionId"] = query["versionId"]
+        if "versionStage" in query:
+            arguments["VersionStage"] = query["versionStage"]
+        try:
+            value = self.client.get_secret_value(**arguments)
+        except self.client.exceptions.ResourceNotFoundException as exc:
+            return 400, {"message": str(exc)}
+        return 200, {
+            name: (item.isoformat() if isinstance(item, datetime) else item)
+            for name, item in value.items()
+            if name != "ResponseMetadata"
+        }
+
+    def stop(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
