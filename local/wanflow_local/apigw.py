@@ -245,6 +245,8 @@ def _not_found() -> tuple[int, dict[str, str], bytes]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Clients connecting at the same moment (a burst of submits) queue, not reset (default 5).
+    request_queue_size = 128
 
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], api: ApiGateway

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import httpx
@@ -41,8 +41,17 @@ class CallbackAttempt(BaseModel):
 class CallbackSender:
     """Sends callbacks with the upstream's timeout and retry schedule, and records each attempt."""
 
-    def __init__(self, *, timeout_s: float, retry_delays_s: Sequence[float], epoch: float) -> None:
+    def __init__(
+        self,
+        *,
+        timeout_s: float,
+        retry_delays_s: Sequence[float],
+        epoch: float,
+        unreachable: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._http = httpx.Client(timeout=timeout_s, follow_redirects=False)
+        # A simulated outage of the receiver: while it says so, attempts fail without being sent.
+        self._unreachable = unreachable
         self._delays = tuple(retry_delays_s)
         self._epoch = epoch
         self._stopping = threading.Event()
@@ -62,10 +71,13 @@ class CallbackSender:
                 return False
             started = time.monotonic()
             status, error = None, None
-            try:
-                status = self._http.post(url, content=payload, headers=headers).status_code
-            except Exception as exc:  # any failure to get an answer is a failed attempt
-                error = f"{type(exc).__name__}: {exc}"
+            if self._unreachable():
+                error = "ConnectError: the receiver is unreachable (simulated outage)"
+            else:
+                try:
+                    status = self._http.post(url, content=payload, headers=headers).status_code
+                except Exception as exc:  # any failure to get an answer is a failed attempt
+                    error = f"{type(exc).__name__}: {exc}"
             delivered = status is not None and 200 <= status < 300
             with self._lock:
                 self._attempts.append(

@@ -65,6 +65,15 @@ class Faults(BaseModel):
     callback_duplicate_rate: float = Field(
         default=0.0, ge=0, le=1, description="Share of callbacks sent a second time."
     )
+    callback_duplicate_copies: int = Field(
+        default=1, ge=1, description="How many more times a duplicated callback is sent."
+    )
+    callback_outage_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="The callback receiver is unreachable for this long after these faults are "
+        "set: every attempt in that window fails as a refused connection would, retries included.",
+    )
     callback_reorder_rate: float = Field(
         default=0.0,
         ge=0,
@@ -118,7 +127,10 @@ class TaskFate(BaseModel):
 
     ending: Literal["succeed", "fail", "stuck"] = Field(description="How the task ends.")
     callback_lost: bool = Field(default=False, description="Its callback is never sent.")
-    callback_duplicated: bool = Field(default=False, description="Its callback is sent twice.")
+    callback_duplicated: bool = Field(default=False, description="Its callback is sent again.")
+    callback_duplicate_copies: int = Field(
+        default=1, description="How many more times it is sent, when duplicated."
+    )
     callback_reordered: bool = Field(
         default=False, description="A stale report is called back after the final one."
     )
@@ -139,6 +151,7 @@ class TaskFate(BaseModel):
             ending=ending,
             callback_lost=rng.random() < faults.callback_loss_rate,
             callback_duplicated=rng.random() < faults.callback_duplicate_rate,
+            callback_duplicate_copies=faults.callback_duplicate_copies,
             callback_reordered=rng.random() < faults.callback_reorder_rate,
             callback_delay_s=faults.callback_delay_s
             if rng.random() < faults.callback_delay_rate

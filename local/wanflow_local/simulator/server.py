@@ -133,6 +133,7 @@ class Simulator:
     def _reset_state(self, seed: int, faults: Faults) -> None:
         self._rng = random.Random(seed)
         self._faults = faults
+        self._outage_until = time.monotonic() + faults.callback_outage_s
         self._tasks: dict[str, SimTask] = {}
         self._records: list[RequestRecord] = []
         self._timers: list[threading.Timer] = []
@@ -140,6 +141,7 @@ class Simulator:
             timeout_s=self._callback_timeout_s,
             retry_delays_s=self._callback_delays,
             epoch=self._epoch,
+            unreachable=self._callbacks_down,
         )
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -200,6 +202,12 @@ class Simulator:
         """Replace the faults in force (tasks already created keep the fate they drew)."""
         with self._lock:
             self._faults = faults
+            self._outage_until = time.monotonic() + faults.callback_outage_s
+
+    def _callbacks_down(self) -> bool:
+        """Whether the callback receiver is in a simulated outage (`callback_outage_s`)."""
+        with self._lock:
+            return time.monotonic() < self._outage_until
 
     def reset(self, seed: int | None = None) -> None:
         """Back to the state after construction: no tasks, no records, the initial faults."""
@@ -453,7 +461,8 @@ class Simulator:
         final = report(task, now, self._file_url)
         sender.send(task.id, url, final, "final")
         if fate.callback_duplicated:
-            sender.send(task.id, url, final, "duplicate")
+            for _ in range(fate.callback_duplicate_copies):
+                sender.send(task.id, url, final, "duplicate")
         if fate.callback_reordered:
             ended = task.ended_at(now) or now
             stale_at = (task.created_at + ended) / 2  # mid-life: still queued or running

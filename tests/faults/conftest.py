@@ -1,0 +1,61 @@
+"""Fixtures of the fault-injection suite: the local stack (one per module: one moto may run in a
+process at a time), the client's API and webhook receiver, simulator faults, a scenario."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from wanflow_local.simulator import Faults
+from wanflow_local.stack import LocalStack, local_stack
+
+# The invariants live in the kit: let pytest explain a failed assert there too.
+pytest.register_assert_rewrite("faultkit")
+
+from faultkit import TIME_SCALE, Api, Hooks, Scenario  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    """template.yaml in moto, its API on loopback, the simulator upstream (seeded)."""
+    with local_stack(time_scale=TIME_SCALE, sim_seed=23, log_level="WARNING") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api(stack: LocalStack) -> Iterator[Api]:
+    """The API as a client reaches it, with the development key."""
+    client = Api(stack.api.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def hooks(api: Api) -> Iterator[Hooks]:
+    """The client's webhook endpoint, verifying with the tenant's secret."""
+    receiver = Hooks(api.webhook_secret())
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def faults(stack: LocalStack) -> Iterator[Callable[..., None]]:
+    """Set simulator faults for one test; cleared afterwards."""
+    assert stack.sim is not None
+    sim = stack.sim
+
+    def set_faults(**values: Any) -> None:
+        sim.set_faults(Faults(**values))
+
+    yield set_faults
+    sim.set_faults(Faults())
+
+
+@pytest.fixture
+def scenario(stack: LocalStack, api: Api, hooks: Hooks) -> Iterator[Scenario]:
+    """A scenario on the stack; its status watcher is stopped afterwards."""
+    running = Scenario(stack, api, hooks)
+    yield running
+    running.close()
