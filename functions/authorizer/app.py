@@ -1,7 +1,8 @@
 """API Gateway TOKEN authorizer: `Authorization: Bearer <api key>` → the key's tenant.
 
 On the path of every uncached API call, so it imports only boto3, Powertools' logger and
-`wanflow.apikeys` (no pydantic, no `wanflow.runtime`): one consistent GetItem per key.
+`wanflow.apikeys` (no pydantic, no `wanflow.runtime`): one consistent GetItem per key. It emits
+no metrics of its own (API Gateway counts its 401s).
 """
 
 from __future__ import annotations
@@ -10,14 +11,11 @@ import os
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
-
 from wanflow.apikeys import DISPLAY_CHARS, allow_policy, bearer_key, owner_of
+from wanflow.observability import logger, trace_handler
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-logger = Logger()
 
 
 @cache
@@ -36,6 +34,8 @@ def _dynamodb() -> DynamoDBClient:
     return client
 
 
+@logger.inject_lambda_context(clear_state=True)
+@trace_handler
 def handler(
     event: dict[str, Any], context: Any, dynamodb: DynamoDBClient | None = None
 ) -> dict[str, Any]:

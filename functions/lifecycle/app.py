@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanflow import runtime
-
-logger = Logger()
+from wanflow.observability import correlate, log_metrics, logger, trace_handler
 
 
 @logger.inject_lambda_context(clear_state=True)
+@log_metrics
+@trace_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run one step for one task; exceptions propagate so the state machine's Retry sees them."""
     step, task_id = event["step"], event["task_id"]
-    logger.append_keys(task_id=task_id, step=step)
+    correlate(task_id)
+    logger.thread_safe_append_keys(step=step)
     steps = runtime.lifecycle()
     if step == "await_callback":
         steps.await_callback(task_id, event["token"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -19,8 +18,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanflow import runtime
+from wanflow.observability import correlate, log_metrics, logger, trace_handler
 
-logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -42,11 +41,15 @@ def deliver(record: SQSRecord, lambda_context: LambdaContext | None = None) -> s
     if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < _RESERVE_MS:
         raise NoTimeLeft("not enough time left in this invocation")
     message = record.json_body
-    logger.append_keys(task_id=message.get("task_id"), webhook_id=message.get("webhook_id"))
+    # Per record: a batch holds events of several tasks.
+    correlate(message.get("task_id"))
+    logger.thread_safe_append_keys(webhook_id=message.get("webhook_id"))
     return runtime.deliverer().handle(message)
 
 
 @logger.inject_lambda_context(clear_state=True)
+@log_metrics
+@trace_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point: a batch of notify queue messages, reported item by item."""
     return dict(

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanflow import runtime
 from wanflow.errors import WanflowError
 from wanflow.http import error_body, public_base_url, tenant_of, to_http
+from wanflow.observability import correlate, log_metrics, logger, trace_handler
 
-logger = Logger()
 app = APIGatewayRestResolver()
 
 
@@ -41,7 +40,6 @@ def submit() -> Response[str]:
         )
     except WanflowError as exc:
         return _json(*to_http(exc))
-    logger.append_keys(task_id=task.id)
     logger.info("task submitted", new_task=created, model=task.model, status=task.status.value)
     return _json(202, task.public().model_dump(mode="json"))
 
@@ -52,6 +50,7 @@ def _uploaded(event: dict[str, Any]) -> dict[str, Any]:
     tasks = []
     for record in event["Records"]:
         s3 = record["s3"]
+        correlate(None)  # each upload is a task of its own: the submitter correlates it
         task = intake.handle(s3["bucket"]["name"], s3["object"]["key"])
         if task is not None:
             logger.info("upload submitted", task_id=task.id, status=task.status.value)
@@ -60,6 +59,8 @@ def _uploaded(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@log_metrics
+@trace_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point: API Gateway requests, and S3 notifications of uploads."""
     records = event.get("Records") or []

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -22,11 +21,11 @@ from wanflow.http import (
     tenant_of,
     to_http,
 )
+from wanflow.observability import correlate, log_metrics, logger, trace_handler
 from wanflow.results import present
 from wanflow.store import TaskNotFound, TaskRecord
 from wanflow.task import TaskStatus
 
-logger = Logger()
 app = APIGatewayRestResolver()
 MAX_LIMIT = 100
 
@@ -45,7 +44,7 @@ def _not_found(task_id: str) -> Response[str]:
 
 def _own_task(task_id: str) -> TaskRecord | None:
     """The caller's task; None for a missing one and for another tenant's alike."""
-    logger.append_keys(task_id=task_id)
+    correlate(task_id)
     tenant = _tenant()  # first: no tenant is a 401, whether the task exists or not
     try:
         record = runtime.store().get(task_id)
@@ -100,7 +99,7 @@ def cancel_task(task_id: str) -> Response[str]:
     from wanflow.cancellation import CancelResult, NotCancelable
     from wanflow.upstream import UpstreamThrottled, UpstreamUnavailable
 
-    logger.append_keys(task_id=task_id)
+    correlate(task_id)
     s3, bucket = runtime.s3(), runtime.config().bucket_name
     try:
         done = runtime.canceller().cancel(_tenant(), task_id)
@@ -236,6 +235,8 @@ def webhook_secret() -> Response[str]:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@log_metrics
+@trace_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point."""
     return app.resolve(event, context)

@@ -1,4 +1,9 @@
-"""POST /v1/callbacks/{task_id}?sig=…: upstream callbacks, answered well under a second."""
+"""POST /v1/callbacks/{task_id}?sig=…: upstream callbacks, answered well under a second.
+
+Not traced by the X-Ray SDK (the function's own Lambda segment still is, with `Tracing:
+Active`): the SDK imports botocore's session and client, and a forged callback must be refused
+without loading them.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,21 @@ import base64
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanflow import runtime
-
-logger = Logger()
+from wanflow.observability import correlate, log_metrics, logger
 
 
 @logger.inject_lambda_context(clear_state=True)
+@log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point (API Gateway proxy event)."""
     task_id = str((event.get("pathParameters") or {}).get("task_id") or "")
     signature = (event.get("queryStringParameters") or {}).get("sig")
     raw = event.get("body") or ""
     body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
-    logger.append_keys(task_id=task_id)
+    correlate(task_id)
     reply = runtime.callback_receiver().receive(task_id, signature, body)
     return {
         "statusCode": reply.status_code,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from wanflow import observability
 from wanflow.catalog import get_model
 from wanflow.catalog.responses import read_snapshot
 from wanflow.signing import verify
@@ -62,6 +63,7 @@ class CallbackReceiver:
         sees the token; if later, that step sees the callback and resumes itself.
         """
         if not verify(task_id, signature, self.secret):
+            observability.count(observability.CALLBACKS_REJECTED)
             return Reply(401, {"error": {"code": "bad_signature", "message": "invalid signature"}})
         from wanflow.store import TaskNotFound
 
@@ -69,6 +71,9 @@ class CallbackReceiver:
         body = _json(raw_body)
         event_id = hashlib.sha256(raw_body).hexdigest()[:32]
         first = store.record_event(task_id, event_id, "upstream_callback", body)
+        observability.count(observability.CALLBACKS_RECEIVED)
+        if not first:
+            observability.count(observability.CALLBACKS_DUPLICATE)
         try:
             task = store.peek(task_id, _FIELDS)
         except TaskNotFound:

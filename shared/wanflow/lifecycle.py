@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from wanflow import observability
 from wanflow.catalog import get_model
 from wanflow.catalog.responses import UpstreamOutput, UpstreamSnapshot
 from wanflow.config import Config
@@ -81,6 +82,19 @@ def utc_now() -> datetime:
 
 def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _detect_s(done: TaskRecord, seen: datetime | None) -> float | None:
+    """Seconds from the first sign of the upstream's end to the terminal write (TimeToDetect).
+
+    The upstream gives no end time: the closest the data tells is the check that read the end,
+    or the callback that resumed finalize. So this is a lower bound, short of the time the
+    end waited for that check (under one polling step; bench/lifecycle.py measures the whole
+    delay against the simulator's clock).
+    """
+    if seen is None or done.completed_at is None:
+        return None
+    return (_parse_time(done.completed_at) - seen).total_seconds()
 
 
 @dataclass
@@ -200,16 +214,20 @@ class Lifecycle:
         not done after all (a callback is only a hint), and the state machine goes back to
         polling. Idempotent: a terminal task is returned as it is.
         """
+        started = self.now()
         record = self.store.get(task_id)
         if record.status in TERMINAL:
             return self._ended(record)
+        # When wanflow first knew the upstream was done: the check that read it (the task's last
+        # write), or, when a callback resumed the execution, now (see _detect_s).
+        seen = _parse_time(record.updated_at) if record.polls else started
         if record.upstream_id is None:
             return {"status": record.status.value}
         snapshot = self.upstream.status(record.model, record.upstream_id)
         status = snapshot.reading.status
         usage = TaskUsage(cost_usd=snapshot.cost_usd, discount=snapshot.discount)
         if status is TaskStatus.SUCCEEDED:
-            return self._succeed(record, snapshot, usage)
+            return self._succeed(record, snapshot, usage, seen)
         if status is TaskStatus.FAILED:
             error = TaskError(
                 code="upstream_failed",
@@ -217,9 +235,10 @@ class Lifecycle:
                 upstream_code=snapshot.error_code,
                 retryable=True,
             )
-            return self._end(record, TaskStatus.FAILED, {"error": error, "usage": usage})
+            changes = {"error": error, "usage": usage}
+            return self._end(record, TaskStatus.FAILED, changes, seen)
         if status is TaskStatus.CANCELED:
-            return self._end(record, TaskStatus.CANCELED, {"usage": usage})
+            return self._end(record, TaskStatus.CANCELED, {"usage": usage}, seen)
         if status is None and unknown_status_exhausted(record.unknown_count):
             error = TaskError(
                 code=snapshot.reading.problem or "upstream_unknown_status",
@@ -229,7 +248,7 @@ class Lifecycle:
         return {"status": record.status.value}
 
     def _succeed(
-        self, record: TaskRecord, snapshot: UpstreamSnapshot, usage: TaskUsage
+        self, record: TaskRecord, snapshot: UpstreamSnapshot, usage: TaskUsage, seen: datetime
     ) -> dict[str, Any]:
         copied: list[TaskOutput] = []
         try:
@@ -238,13 +257,18 @@ class Lifecycle:
         except ResultUnavailable as exc:
             self._discard(copied)
             error = TaskError(code=exc.code, message=exc.message, retryable=True)
-            return self._end(record, TaskStatus.FAILED, {"error": error, "usage": usage})
+            return self._end(record, TaskStatus.FAILED, {"error": error, "usage": usage}, seen)
         changes = {"outputs": copied, "usage": usage, "progress": 100}
-        return self._end(record, TaskStatus.SUCCEEDED, changes)
+        return self._end(record, TaskStatus.SUCCEEDED, changes, seen)
 
     def _end(
-        self, record: TaskRecord, status: TaskStatus, changes: dict[str, Any]
+        self,
+        record: TaskRecord,
+        status: TaskStatus,
+        changes: dict[str, Any],
+        seen: datetime | None = None,
     ) -> dict[str, Any]:
+        """Write the terminal state; `seen`: when the upstream's own end was first known."""
         fields: dict[str, Any] = {**changes, "task_token": None}
         try:
             done = self.store.advance(record.id, status, fields)
@@ -254,6 +278,10 @@ class Lifecycle:
                 return self._ended(current)
             return {"status": (current.status if current else status).value}
         logger.info("task ended", extra={"task_id": record.id, "status": done.status.value})
+        # Here, once per task: only the writer that won the move into the terminal state.
+        observability.task_ended(
+            done.model, done.status.value, polls=done.polls, time_to_detect_s=_detect_s(done, seen)
+        )
         return self._ended(done)
 
     def _ended(self, record: TaskRecord) -> dict[str, Any]:

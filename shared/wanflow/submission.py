@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from wanflow import observability
 from wanflow.catalog import MODELS, ValidatedRequest, validate
 from wanflow.catalog.base import Timing
 from wanflow.config import Config
@@ -151,6 +152,7 @@ class Submitter:
         """
         validated, webhook = self._validate(body)
         task_id = self.new_task_id(tenant, idempotency_key)
+        observability.correlate(task_id)
         base = public_base_url or self.config.callback_base_url
         hook = None
         if validated.accepts_callback and base:
@@ -164,6 +166,7 @@ class Submitter:
             self.store.create(record)
         except TaskExists:
             return self._replay(task_id, fingerprint), False
+        observability.task_submitted(record.model)
         record = self._create_upstream(record, validated, hook)
         self._start(record)
         return record, True
@@ -174,6 +177,7 @@ class Submitter:
         The client sees it like any failed task, with the reason; a repeated rejection of the
         same task id (an event delivered twice) returns the first record.
         """
+        observability.correlate(task_id)
         model = body.get("model") if isinstance(body, dict) else None
         now = now_iso()
         record = TaskRecord(
@@ -196,6 +200,10 @@ class Submitter:
             self.store.create(record)
         except TaskExists:
             return self.store.get(task_id)
+        # A client's word as a metric dimension only when it is a model of the catalog.
+        model_name = record.model if record.model in MODELS else "unknown"
+        observability.task_submitted(model_name)
+        observability.task_ended(model_name, record.status.value)
         self._notify_failed(record)
         return record
 
@@ -293,6 +301,7 @@ class Submitter:
     ) -> TaskRecord:
         error = TaskError(code=code, message=message, upstream_code=upstream, retryable=retry)
         failed = self.store.advance(record.id, TaskStatus.FAILED, {"error": error})
+        observability.task_ended(failed.model, failed.status.value)
         self._notify_failed(failed)
         return failed
 

@@ -29,6 +29,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import Field
 
+from wanflow import observability
 from wanflow.catalog import ValidatedRequest, get_model
 from wanflow.catalog.responses import UpstreamSnapshot, read_snapshot, task_id_of
 from wanflow.errors import WanflowError
@@ -275,9 +276,19 @@ class UpstreamClient:
         return template.replace("{id}", quote(task_id, safe=""))
 
     def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        return self._http.request(
-            method, self._base + path, json=body, headers=self._headers, timeout=self._timeout
-        )
+        """One HTTP exchange, counted: UpstreamErrors / UpstreamCalls is the alarm's error rate
+        (transport failures, 5xx and 429; a 4xx refusal of a request is not an upstream fault)."""
+        observability.count(observability.UPSTREAM_CALLS)
+        try:
+            response = self._http.request(
+                method, self._base + path, json=body, headers=self._headers, timeout=self._timeout
+            )
+        except httpx.HTTPError:
+            observability.count(observability.UPSTREAM_ERRORS)
+            raise
+        if response.status_code >= 500 or response.status_code == 429:
+            observability.count(observability.UPSTREAM_ERRORS)
+        return response
 
     def _send_create(self, path: str, body: dict[str, Any]) -> httpx.Response:
         """POST a create; retry only while the connection could not even be opened."""

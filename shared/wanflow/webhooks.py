@@ -38,6 +38,7 @@ import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field, ValidationError
 
+from wanflow import observability
 from wanflow.config import Config, ConfigError
 from wanflow.errors import ErrorItem, WanflowError
 from wanflow.results import present
@@ -580,6 +581,9 @@ class Deliverer:
             logger.info("webhook already delivered", extra={"webhook_id": notice.webhook_id})
             return "skipped"
         delivery = self._attempt(record, target.url, notice)
+        observability.count(observability.WEBHOOK_DELIVERIES)  # every attempt
+        if delivery.outcome != "delivered":
+            observability.count(observability.WEBHOOK_FAILURES)
         self._record(record.id, delivery)
         return delivery.outcome
 
