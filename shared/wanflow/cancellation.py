@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from pydantic import Field
 
+from wanflow import observability
 from wanflow.catalog import get_model
 from wanflow.catalog.responses import UpstreamSnapshot
 from wanflow.config import Config, ConfigError
@@ -137,6 +138,7 @@ class Canceller:
         notify = True
         try:
             done = self.store.advance(task_id, TaskStatus.CANCELED, changes)
+            observability.task_ended(done.model, done.status.value)  # this write won
         except StaleWrite as lost:
             if lost.current is None:
                 raise TaskNotFound(f"no task {task_id}") from None

@@ -41,6 +41,7 @@ TASKS_SUBMITTED: Final = "TasksSubmitted"
 TASKS_SUCCEEDED: Final = "TasksSucceeded"
 TASKS_FAILED: Final = "TasksFailed"
 TASKS_TIMED_OUT: Final = "TasksTimedOut"
+TASKS_CANCELED: Final = "TasksCanceled"
 POLLS_PER_TASK: Final = "PollsPerTask"
 TIME_TO_DETECT: Final = "TimeToDetect"
 CALLBACKS_RECEIVED: Final = "CallbacksReceived"
@@ -51,11 +52,12 @@ WEBHOOK_FAILURES: Final = "WebhookFailures"
 UPSTREAM_CALLS: Final = "UpstreamCalls"
 UPSTREAM_ERRORS: Final = "UpstreamErrors"
 
-#: The terminal statuses with a counter of their own (canceled tasks have none yet).
+#: The counter of each terminal status.
 _ENDED: Final = {
     "succeeded": TASKS_SUCCEEDED,
     "failed": TASKS_FAILED,
     "timed_out": TASKS_TIMED_OUT,
+    "canceled": TASKS_CANCELED,
 }
 #: What the handlers' Tracer instruments: the AWS SDK and the upstream/webhook HTTP client.
 _TRACED_MODULES: Final = ("botocore", "httpx")

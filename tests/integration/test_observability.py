@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from stackkit import request, submit
+from stackkit import event, invoke, request, submit
 
 from wanflow.observability import logger as service_logger
 from wanflow.task import TaskStatus
@@ -160,3 +160,24 @@ def test_duplicate_and_forged_callbacks_are_counted(
     assert total(records, "CallbacksRejected") == 1
     # AND nothing about the finished task changed, so nothing counted it again
     assert total(records, "TasksSucceeded") == 0
+
+
+def test_a_canceled_task_counts_once(
+    stack: LocalStack, observed: Lines, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a long wan2.6 task, still generating
+    body = {**request("wan2.6-t2v-full"), "duration": 15, "resolution": "1080p"}
+    status, task = submit(stack, body)
+    assert status == 202, task
+    # WHEN its client cancels it (the tasks function, as API Gateway calls it)
+    ev = event("api/cancel")
+    ev["pathParameters"] = {"task_id": task["id"]}
+    ev["path"] = ev["resource"].replace("{task_id}", task["id"])
+    ev["requestContext"]["authorizer"] = {"tenant": "acme"}
+    answer = invoke(stack, "TasksFunction", ev)
+    assert answer["statusCode"] == 200, answer["body"]
+    stack.finish(task["id"], timeout=10)
+    # THEN the task's end is counted once, as canceled, under its model
+    records = emf_records(capsys.readouterr().out)
+    assert total(records, "TasksCanceled", model="wan2.6") == 1
+    assert total(records, "TasksSucceeded", model="wan2.6") == 0
