@@ -102,10 +102,13 @@ unit: setup
 test: check build fuzz
 	$(BIN)/pytest
 
-bench: setup
+# coldstart builds the functions with SAM CLI (its venv), as `make build` does.
+bench: setup $(SAM_STAMP)
 	$(BIN)/python bench/catalog_import.py
 	$(BIN)/python bench/moto_harness.py
 	$(BIN)/python bench/lifecycle.py
+	$(BIN)/python bench/coldstart.py
+	$(BIN)/python bench/cost.py
 
 format: setup
 	$(BIN)/ruff format .
