@@ -46,7 +46,6 @@ import functools
 import json
 import logging
 import math
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,6 +63,7 @@ from typing import Any
 import httpx
 from cost_meter import Meter, Usage
 from cost_naive import HEADER, NAIVE, POLL_S, DesignSwitch, deploy_naive
+from stats import mean, p50, p95
 
 from wanflow import runtime
 from wanflow.catalog import validate
@@ -422,24 +422,6 @@ def pricing_of(shards: Sequence[Shard]) -> Pricing:
 
 
 # --- reporting ---------------------------------------------------------------------------------
-
-
-def p95(values: Sequence[float]) -> float:
-    """Nearest-rank 95th percentile (NaN when there is none)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-
-
-def p50(values: Sequence[float]) -> float:
-    """The median (NaN when there is none)."""
-    return statistics.median(values) if values else math.nan
-
-
-def mean(values: Sequence[float]) -> float:
-    """The mean (NaN when there is none)."""
-    return statistics.fmean(values) if values else math.nan
 
 
 TOTAL = "all models"

@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
-import statistics
 import threading
 import time
 from collections import Counter
@@ -41,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from stats import mean, p50, p95
 
 from wanflow import runtime
 from wanflow.task import TaskStatus
@@ -299,24 +298,6 @@ def _describe_problem(record: Any) -> str:
 
 
 # --- reporting -------------------------------------------------------------------------------
-
-
-def p95(values: Sequence[float]) -> float:
-    """Nearest-rank 95th percentile (a value that occurred; NaN when there is none)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-
-
-def p50(values: Sequence[float]) -> float:
-    """The median (NaN when there is none)."""
-    return statistics.median(values) if values else math.nan
-
-
-def mean(values: Sequence[float]) -> float:
-    """The mean (NaN when there is none)."""
-    return statistics.fmean(values) if values else math.nan
 
 
 ROW = "{:<28} {:>3} {:>8} {:>11} {:>11} {:>11} {:>13} {:>13} {:>6}"
