@@ -98,27 +98,58 @@ _handlers_lock = threading.Lock()
 _original_invoke: Callable[..., str | bytes | None] | None = None
 
 
+_original_set_stop: Callable[..., None] | None = None
+
+
 def _install_hook() -> None:
-    """Route LambdaSimpleBackend.invoke through `_invoke` (idempotent)."""
-    global _original_invoke  # noqa: PLW0603 -- the patch is process-wide by nature
+    """Route LambdaSimpleBackend.invoke through `_invoke`, and make StopExecution end a wait
+    on a task token (idempotent)."""
+    global _original_invoke, _original_set_stop  # noqa: PLW0603 -- process-wide by nature
     from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
 
     if _original_invoke is not None:
         return
     _original_invoke = LambdaSimpleBackend.invoke
-    # setattr: mypy rightly refuses assigning to a method; this is the one monkey-patch.
+    # setattr: mypy rightly refuses assigning to a method.
     setattr(LambdaSimpleBackend, "invoke", _invoke)  # noqa: B010
+    _original_set_stop = Environment.set_stop
+    setattr(Environment, "set_stop", _set_stop)  # noqa: B010
 
 
 def _remove_hook() -> None:
-    """Put moto's own LambdaSimpleBackend.invoke back (idempotent)."""
-    global _original_invoke  # noqa: PLW0603
+    """Put moto's own methods back (idempotent)."""
+    global _original_invoke, _original_set_stop  # noqa: PLW0603
     from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
 
     if _original_invoke is None:
         return
     setattr(LambdaSimpleBackend, "invoke", _original_invoke)  # noqa: B010
     _original_invoke = None
+    setattr(Environment, "set_stop", _original_set_stop)  # noqa: B010
+    _original_set_stop = None
+
+
+def _set_stop(env: Any, stop_date: Any, cause: str | None, error: str | None) -> None:
+    """Environment.set_stop, then wake every wait on a task token of the execution.
+
+    The second patch, for one gap in moto (5.2): StopExecution stops an execution in a Wait
+    state at once, as AWS does, but one waiting on a task token only when the token comes back
+    or its timeout passes, so a cancelled task's execution (which waits on a token until its
+    poll chain ends it) would stay RUNNING for the whole timeout. So the waits are ended here:
+    with an empty output, since moto would turn a timeout or a failure into ExecutionFailed, while
+    after a state that ended normally it sees the stop and ends the execution as ABORTED, as AWS
+    does.
+    """
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeSuccess
+
+    assert _original_set_stop is not None
+    _original_set_stop(env, stop_date=stop_date, cause=cause, error=error)
+    pool = getattr(env.callback_pool_manager, "_pool", {})
+    for token, endpoint in list(pool.items()):
+        if endpoint.get_outcome() is None:
+            endpoint.notify(CallbackOutcomeSuccess(callback_id=token, output="{}"))
 
 
 def _invoke(  # noqa: PLR0917 -- moto calls it positionally with this exact signature

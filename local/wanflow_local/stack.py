@@ -4,6 +4,7 @@ upstream simulator (or a real aggregator). Used by the tests, the benchmarks and
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -68,6 +69,16 @@ class LocalStack:
         sfn = self.aws.client("stepfunctions")
         return list(execution_history(sfn, self.execution_arn(task_id)))
 
+    def follow_results(self, task_id: str) -> list[Any]:
+        """What ended each wait of a task's execution on its task token, in order: the outputs
+        the token came back with (`{"next": ..., "via": "callback" | "poll" | "ended"}`)."""
+        return [
+            json.loads(e["taskSucceededEventDetails"]["output"])
+            for e in self.history(task_id)
+            if e["type"] == "TaskSucceeded"
+            and "waitForTaskToken" in e["taskSucceededEventDetails"].get("resource", "")
+        ]
+
     def wait_terminal(self, task_id: str, timeout: float = 30.0) -> TaskRecord:
         """Poll the store (bounded) until the task is terminal."""
         deadline = time.monotonic() + timeout
@@ -78,6 +89,33 @@ class LocalStack:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"task {task_id} still {record.status} after {timeout} s")
             time.sleep(0.1)
+
+    @contextmanager
+    def looks(self, task_id: str) -> Iterator[list[bool]]:
+        """While inside, every delivery of a poll message about a task, while it is not
+        terminal, is recorded: True when it made a look (the task's poll count grew), False
+        when it was dropped (a stale or duplicate message)."""
+        function = str(self.stack.ref("LifecycleFunction"))
+        real = LocalAws.handler(function)
+        assert real is not None
+        seen: list[bool] = []
+
+        def watched(event: Any, context: Any) -> Any:
+            records = event.get("Records") or [] if isinstance(event, dict) else []
+            if not any(json.loads(r["body"]).get("task_id") == task_id for r in records):
+                return real(event, context)
+            before = self.store.get(task_id)
+            try:
+                return real(event, context)
+            finally:
+                if before.status not in TERMINAL:
+                    seen.append(self.store.get(task_id).polls > before.polls)
+
+        LocalAws.register_handler(function, watched)
+        try:
+            yield seen
+        finally:
+            LocalAws.register_handler(function, real)
 
     def objects(self, prefix: str) -> dict[str, bytes]:
         """The objects of the results bucket under a prefix, with their bytes."""

@@ -95,7 +95,9 @@ class CallbackReceiver:
         if token:
             sfn = self.sfn()
             try:
-                sfn.send_task_success(taskToken=str(token), output='{"via": "callback"}')
+                sfn.send_task_success(
+                    taskToken=str(token), output='{"next": "finalize", "via": "callback"}'
+                )
             except (sfn.exceptions.InvalidToken, sfn.exceptions.TaskTimedOut):
                 logger.info("token already used or timed out", extra={"task_id": task_id})
         return Reply(200, {"received": True, "duplicate": not first})

@@ -37,6 +37,7 @@ class Config:
     time_scale: float
     allow_http_callbacks: bool = False
     notify_queue_url: str = ""
+    poll_queue_url: str = ""
     upstream_read_timeout_s: float = 30.0
     secrets_via_extension: bool = False
 
@@ -72,6 +73,8 @@ class Config:
             time_scale=time_scale,
             # Only the functions that enqueue client notifications read it.
             notify_queue_url=env.get("NOTIFY_QUEUE_URL", "").strip(),
+            # Only the lifecycle function (the poll chain) reads it.
+            poll_queue_url=env.get("POLL_QUEUE_URL", "").strip(),
             upstream_read_timeout_s=read_timeout,
             # Only the local stack sets this: its API is plain HTTP on loopback.
             allow_http_callbacks=env.get("WANFLOW_LOCAL_HTTP_CALLBACKS") == "1",

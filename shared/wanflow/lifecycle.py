@@ -1,4 +1,6 @@
-"""The steps of a task's life after submit, as the state machine runs them.
+"""The steps of a task's life after submit: the look at the upstream that the poll chain makes
+(`check`, see following.py) and the steps the state machine runs (finalize, time_out,
+record_failure).
 
 Each step reads the task from the store, talks to the upstream when it must, and writes through
 the store's forward-only moves, so a step that runs twice (a Retry, a duplicated callback, two
@@ -44,7 +46,6 @@ from wanflow.upstream import CancelNotSupported, UpstreamClient, UpstreamError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_stepfunctions import SFNClient
 
     from wanflow.webhooks import Notifications
 
@@ -105,35 +106,9 @@ class Lifecycle:
     store: TaskStore
     upstream: UpstreamClient
     s3: S3Client
-    sfn: SFNClient
     notifications: Notifications
     downloads: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=_DOWNLOAD_TIMEOUT))
     now: Callable[[], datetime] = utc_now
-
-    # --- callback models ---------------------------------------------------------------------
-
-    def await_callback(self, task_id: str, token: str) -> None:
-        """Keep the execution's task token on the task, for the webhook receiver to send back.
-
-        If the callback already came (or the task already ended), resumes the execution at once.
-        The token is written before the callbacks are looked for, and the receiver records a
-        callback before it reads the token: whichever comes second sees the other.
-        """
-        try:
-            self.store.patch(task_id, {"task_token": token})
-        except StaleWrite:  # terminal already
-            self._resume(token)
-            return
-        if self.store.has_events(task_id):
-            self._resume(token)
-
-    def _resume(self, token: str) -> None:
-        try:
-            self.sfn.send_task_success(taskToken=token, output='{"via": "callback"}')
-        except self.sfn.exceptions.InvalidToken:
-            logger.info("task token already used")
-        except self.sfn.exceptions.TaskTimedOut:
-            logger.info("task token timed out; polling took over")
 
     # --- polling -------------------------------------------------------------------------------
 
@@ -142,14 +117,15 @@ class Lifecycle:
         real = (self.now() - _parse_time(record.created_at)).total_seconds()
         return real / self.config.time_scale
 
-    def check(self, task_id: str) -> dict[str, Any]:
-        """Read the upstream status once, record it, and say what the state machine does next.
+    def check(self, record: TaskRecord) -> dict[str, Any]:
+        """Read the upstream status once, record it, and say what happens next.
 
-        Returns `{"next": "finalize" | "time_out" | "wait", "wait_s": int}`.
+        Returns `{"next": "finalize" | "time_out" | "wait", "wait_s": int, "polls": int}`:
+        `wait_s` in this deployment's seconds, `polls` the task's poll count after this look.
         """
-        record = self.store.get(task_id)
+        task_id = record.id
         if record.status in TERMINAL or record.upstream_id is None:
-            return {"next": "finalize", "wait_s": 0}
+            return {"next": "finalize", "wait_s": 0, "polls": record.polls}
         snapshot = self.upstream.status(record.model, record.upstream_id)
         reading = snapshot.reading
         polls = record.polls + 1
@@ -160,16 +136,16 @@ class Lifecycle:
                 {"polls": polls, "unknown_count": unknown, "upstream_status": snapshot.raw_status},
             )
             if unknown_status_exhausted(unknown):
-                return {"next": "finalize", "wait_s": 0}
+                return {"next": "finalize", "wait_s": 0, "polls": polls}
         elif reading.status in TERMINAL:
             self._try_patch(task_id, {"polls": polls, "upstream_status": snapshot.raw_status})
-            return {"next": "finalize", "wait_s": 0}
+            return {"next": "finalize", "wait_s": 0, "polls": polls}
         else:
             record = self._note_progress(record, snapshot, polls)
         decision = next_poll(record.timing, self.elapsed_s(record), record.progress, polls)
         if decision.give_up:
-            return {"next": "time_out", "wait_s": 0}
-        return {"next": "wait", "wait_s": self.config.scaled_wait(decision.wait_s)}
+            return {"next": "time_out", "wait_s": 0, "polls": polls}
+        return {"next": "wait", "wait_s": self.config.scaled_wait(decision.wait_s), "polls": polls}
 
     def _note_progress(self, record: TaskRecord, snap: UpstreamSnapshot, polls: int) -> TaskRecord:
         changes: dict[str, Any] = {

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from wanflow.callbacks import CallbackReceiver
     from wanflow.cancellation import Canceller
+    from wanflow.following import Follower
     from wanflow.lifecycle import Lifecycle
     from wanflow.store import TaskStore
     from wanflow.submission import Submitter
@@ -126,7 +127,15 @@ def lifecycle() -> Lifecycle:
     """The lifecycle steps."""
     from wanflow.lifecycle import Lifecycle
 
-    return Lifecycle(config(), store(), upstream(), s3(), sfn(), notifications())
+    return Lifecycle(config(), store(), upstream(), s3(), notifications())
+
+
+@cache
+def follower() -> Follower:
+    """The poll chain and the task-token wait around the lifecycle steps."""
+    from wanflow.following import Follower
+
+    return Follower(config(), lifecycle(), sqs(), sfn())
 
 
 @cache
@@ -217,6 +226,7 @@ def reset() -> None:
         store,
         upstream,
         lifecycle,
+        follower,
         submitter,
         uploads,
         callback_receiver,

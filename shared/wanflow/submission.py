@@ -33,7 +33,7 @@ from wanflow.catalog import MODELS, ValidatedRequest, validate
 from wanflow.catalog.base import Timing
 from wanflow.config import Config
 from wanflow.errors import ErrorItem, InvalidRequest, WanflowError
-from wanflow.schedule import callback_wait_s, next_poll
+from wanflow.schedule import callback_wait_s, follow_timeout_s, next_poll
 from wanflow.signing import callback_url
 from wanflow.store import TaskExists, TaskRecord, TaskStore, now_iso
 from wanflow.task import TaskError, TaskStatus, WebhookTarget
@@ -312,6 +312,7 @@ class Submitter:
             "completion": record.completion,
             "first_wait_s": self.config.scaled_wait(next_poll(timing, 0, None, 0).wait_s),
             "callback_timeout_s": self.config.scaled_timeout(callback_wait_s(timing)),
+            "follow_timeout_s": self.config.scaled_timeout(follow_timeout_s(timing)),
         }
         try:
             self.sfn.start_execution(

@@ -71,12 +71,22 @@ def _step(name: str) -> Callable[[Any], bool]:
     return lambda event: isinstance(event, dict) and event.get("step") == name
 
 
+def _looks_at(targets: set[str]) -> Callable[[Any], bool]:
+    """A poll queue batch with a look at one of `targets` (task ids)."""
+
+    def matches(event: Any) -> bool:
+        records = event.get("Records") or [] if isinstance(event, dict) else []
+        return any(json.loads(r["body"]).get("task_id") in targets for r in records)
+
+    return matches
+
+
 @pytest.mark.parametrize("when", WHEN)
 @pytest.mark.parametrize(
     ("step", "model"),
     [
-        ("await_callback", FLASH),
-        ("check", "wan22_i2v_flash"),
+        ("follow", FLASH),
+        ("follow", "wan22_i2v_flash"),
         ("finalize", FLASH),
     ],
 )
@@ -94,6 +104,31 @@ def test_a_lifecycle_step_dying_once_changes_nothing(
     _, execution = stack.finish(record.id)  # a retry may still be under way
     assert execution["status"] == "SUCCEEDED"
     assert execution_events(stack, record.id).count("ExecutionSucceeded") == 1
+
+
+@pytest.mark.parametrize("when", WHEN)
+def test_a_look_dying_once_looks_again_once(
+    stack: LocalStack, faults: SetFaults, scenario: Scenario, when: str
+) -> None:
+    # GIVEN a task polled until its deadline (it never finishes upstream), and the lifecycle
+    # function dying once on a poll queue batch with a look at it
+    faults(stuck_rate=1.0)
+    targets: set[str] = set()
+    with (
+        _short_visibility(stack, "PollQueue", 1),
+        crash(stack, "LifecycleFunction", _looks_at(targets), when) as crashed,
+    ):
+        done = scenario.submit("wan22_i2v_flash")
+        targets.add(done.task_id)
+        with stack.looks(done.task_id) as looks:  # outside the crash: it sees the crashed one
+            records = scenario.check({done.task_id: TaskStatus.TIMED_OUT}, timeout=90)
+    # THEN the batch came back, and of the crashed delivery and its redelivery exactly one
+    # looked (`after`: the crashed one, before dying); the task was still followed to its end
+    assert len(crashed) == 1
+    assert looks.count(False) == 1, looks
+    record = records[done.task_id]
+    assert looks.count(True) == record.polls
+    outputs_stored_once(stack, record)
 
 
 @pytest.mark.parametrize("when", WHEN)
@@ -149,10 +184,11 @@ def test_submit_dying_once_then_retried_with_the_same_key(
 
 
 @contextmanager
-def _short_visibility(stack: LocalStack, seconds: int) -> Iterator[None]:
-    """A failed notify batch comes back after `seconds` instead of the template's minutes."""
+def _short_visibility(stack: LocalStack, queue: str, seconds: int) -> Iterator[None]:
+    """A failed batch of `queue` (logical id) comes back after `seconds` instead of the
+    template's minutes."""
     sqs = stack.aws.client("sqs")
-    url = str(stack.stack.ref("NotifyQueue"))
+    url = str(stack.stack.ref(queue))
     before = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(seconds)})
     try:
@@ -176,7 +212,7 @@ def test_notify_dying_once_delivers_each_event_once(
         return bool(mine)
 
     with (
-        _short_visibility(stack, 1),
+        _short_visibility(stack, "NotifyQueue", 1),
         crash(stack, "NotifyFunction", ours, when) as crashed,
     ):
         done = scenario.submit("wan22_i2v_flash")

@@ -1,0 +1,192 @@
+"""Following a task from submit to its end without paying Step Functions for every look.
+
+The execution waits on a task token (its `Follow` state runs `follow`). Two things send the token
+back, with what to do next:
+- the upstream callback (the webhook receiver), for the model that has one;
+- a poll chain: one delayed SQS message at a time on the poll queue, each read by the lifecycle
+  function (`poll`), which checks the upstream once (`Lifecycle.check`) and then either sends
+  the next message, delayed by the schedule's wait, or sends the token back (`finalize` or
+  `time_out`). For a callback model the chain's first message is its callback timeout: the
+  fallback when the callback was lost.
+
+Why: in a Wait ► Task ► Choice loop every look costs three state transitions ($0.000075 at
+$0.025 per 1,000); here it costs three SQS requests and an invocation (about $0.000002), and an
+execution costs five transitions whatever the number of looks (bench/cost.py measures both).
+
+At least once, never twice: SQS may deliver a message twice, and a retried `follow` may start a
+second chain. Each message carries the token it polls for and the task's poll count when it was
+sent; a message whose token is no longer the task's (the task ended, or a later follow round
+began) or whose count is behind (its twin already looked) is dropped. A failed look is retried
+by the chain itself, with backoff, and after `MAX_ERRORS` in a row the token is failed, so the
+state machine records the failure on the task. A chain that breaks anyway (the function dying
+between its write and its next message) is covered by the `Follow` state's timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from wanflow.store import StaleWrite, TaskNotFound
+from wanflow.task import TERMINAL
+from wanflow.upstream import UpstreamRejected
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+    from wanflow.config import Config
+    from wanflow.lifecycle import Lifecycle
+
+logger = logging.getLogger(__name__)
+
+#: Longest delay SQS takes on a message.
+MAX_DELAY_S = 900
+#: Failed looks in a row before the token is failed (the state machine then records it).
+MAX_ERRORS = 5
+#: Backoff between failed looks: full jitter below min(cap, base·2^n), in seconds.
+BACKOFF_BASE_S = 2.0
+BACKOFF_CAP_S = 60.0
+
+
+@dataclass(frozen=True)
+class PollMessage:
+    """One scheduled look at a task: the body of a poll queue message."""
+
+    task_id: str
+    token: str
+    polls: int
+    errors: int = 0
+
+    def to_body(self) -> str:
+        """The message body."""
+        return json.dumps(
+            {
+                "task_id": self.task_id,
+                "token": self.token,
+                "polls": self.polls,
+                "errors": self.errors,
+            }
+        )
+
+    @classmethod
+    def from_body(cls, body: Any) -> PollMessage:
+        """Read a message body (ValueError or KeyError when it is not one)."""
+        data = json.loads(body) if isinstance(body, str | bytes) else body
+        return cls(
+            str(data["task_id"]), str(data["token"]), int(data["polls"]), int(data["errors"])
+        )
+
+
+@dataclass
+class Follower:
+    """Keeps each task's execution waiting until its end is known, by callback or by polls."""
+
+    config: Config
+    steps: Lifecycle
+    sqs: SQSClient
+    sfn: SFNClient
+    rng: random.Random = field(default_factory=random.Random)
+
+    def follow(
+        self, task_id: str, token: str, how: str, first_wait_s: int, callback_timeout_s: int
+    ) -> None:
+        """Keep the execution's token on the task and start the poll chain.
+
+        `how`: `callback` (wait for the callback; the first look at the callback timeout),
+        `poll` (the first look after `first_wait_s`), or `recheck` (a callback said done but the
+        upstream did not: look again now). The token is written before the callbacks are looked
+        for, and the receiver records a callback before it reads the token: whichever comes
+        second sees the other.
+        """
+        store = self.steps.store
+        try:
+            record = store.patch(task_id, {"task_token": token})
+        except StaleWrite:  # ended already: finalize finds it so and queues its event again
+            self.resume(token, "finalize", "ended")
+            return
+        if how == "callback":
+            if store.has_events(task_id):
+                self.resume(token, "finalize", "callback")
+                return
+            delay = callback_timeout_s
+        elif how == "recheck":
+            delay = 0
+        else:
+            delay = first_wait_s
+        self._schedule(PollMessage(task_id, token, record.polls), delay)
+
+    def poll(self, message: PollMessage) -> None:
+        """Look at the upstream once for a message's task, then schedule or end the wait.
+
+        Raises only when neither the next message nor the token could be sent: SQS then brings
+        this message back (and its twin guard keeps a second look from happening twice).
+        """
+        try:
+            record = self.steps.store.get(message.task_id)
+        except TaskNotFound:
+            logger.warning("poll for a missing task", extra={"task_id": message.task_id})
+            return
+        if record.status in TERMINAL or record.task_token != message.token:
+            logger.info("poll chain ended", extra={"task_id": record.id})
+            return
+        if record.polls != message.polls:
+            logger.info("duplicate poll dropped", extra={"task_id": record.id})
+            return
+        try:
+            decision = self.steps.check(record)
+        except UpstreamRejected as exc:  # the upstream refuses to say: retrying will not help
+            self.fail(message.token, exc)
+            return
+        except Exception as exc:  # any failed look is retried, then recorded
+            if message.errors + 1 >= MAX_ERRORS:
+                self.fail(message.token, exc)
+                return
+            logger.warning(
+                "look failed; retrying",
+                extra={"task_id": record.id, "error": repr(exc), "attempt": message.errors + 1},
+            )
+            self._schedule(replace(message, errors=message.errors + 1), self._backoff(message))
+            return
+        if decision["next"] == "wait":
+            after = PollMessage(record.id, message.token, int(decision["polls"]))
+            self._schedule(after, int(decision["wait_s"]))
+        else:
+            self.resume(message.token, str(decision["next"]), "poll")
+
+    def defer(self, message: PollMessage) -> None:
+        """Put a message back at once, unread (this invocation is running out of time)."""
+        self._schedule(message, 0)
+
+    def resume(self, token: str, then: str, via: str) -> None:
+        """Send the token back: the execution goes on to `then` (finalize or time_out)."""
+        output = json.dumps({"next": then, "via": via})
+        try:
+            self.sfn.send_task_success(taskToken=token, output=output)
+        except (self.sfn.exceptions.InvalidToken, self.sfn.exceptions.TaskTimedOut):
+            logger.info("task token already used or timed out")
+
+    def fail(self, token: str, exc: Exception) -> None:
+        """Fail the token: the state machine records the failure on the task."""
+        logger.error("following failed", extra={"error": repr(exc)})
+        try:
+            self.sfn.send_task_failure(
+                taskToken=token, error=type(exc).__name__, cause=str(exc)[:1000]
+            )
+        except (self.sfn.exceptions.InvalidToken, self.sfn.exceptions.TaskTimedOut):
+            logger.info("task token already used or timed out")
+
+    def _schedule(self, message: PollMessage, delay_s: int) -> None:
+        # A longer wait is cut to SQS's limit: that look comes early and schedules the rest.
+        self.sqs.send_message(
+            QueueUrl=self.config.poll_queue_url,
+            MessageBody=message.to_body(),
+            DelaySeconds=max(0, min(delay_s, MAX_DELAY_S)),
+        )
+
+    def _backoff(self, message: PollMessage) -> int:
+        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**message.errors)
+        return round(self.rng.uniform(1.0, ceiling))
