@@ -340,7 +340,6 @@ class Readback:
         assert submitted.task_id is not None
         sfn = self.stack.aws.client("stepfunctions")
         history = execution_history(sfn, _execution_arn(self.machines, submitted))
-        entered = {e.get("stateEnteredEventDetails", {}).get("name") for e in history}
         record = self.store.get(submitted.task_id)
         delay = None
         timeline = sim.timeline(record.upstream_id) if record.upstream_id else None
@@ -357,7 +356,7 @@ class Readback:
             example=submitted.job.example,
             task_id=submitted.task_id,
             status=record.status.value,
-            path="poll" if "Check" in entered else "callback",
+            path="poll" if record.polls else "callback",
             transitions=billed_transitions(history),
             polls=self.polls[record.upstream_id],
             delay_s=delay,

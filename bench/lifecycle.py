@@ -11,7 +11,7 @@ upstream simulator, waits (bounded) for every execution to end, then prints per 
   conditional write counts, as DynamoDB bills it);
 - detection delay: our record's `completed_at` minus the upstream task's real end, as a share
   of its generation time (p50, p95), and in upstream seconds;
-- how each task completed (callback or poll: poll when the execution ever entered `Check`),
+- how each task completed (callback or poll: poll when the poll chain ever looked upstream),
   and every task that did not succeed;
 then the targets with PASS/FAIL: callback path ≤ 10 transitions and ≤ 6 writes per task (every
 callback-path task), poll path p95 ≤ 12 polls and p95 detection delay ≤ 10 % of generation time.
@@ -257,11 +257,6 @@ def _delay(
     return delay_real / scale, delay_real / (ended - created)
 
 
-def _path(history: Sequence[Any]) -> str:
-    entered = [e.get("stateEnteredEventDetails", {}).get("name") for e in history]
-    return "poll" if "Check" in entered else "callback"
-
-
 def measure(
     stack: LocalStack, sub: Submitted, writes: WriteCounter, clocks: Clocks, scale: float
 ) -> Measure:
@@ -281,7 +276,7 @@ def measure(
         sub.model,
         sub.task_id,
         status,
-        _path(history),
+        "poll" if record.polls else "callback",
         transitions,
         polls,
         writes.per_task[sub.task_id],
