@@ -17,22 +17,24 @@ At least once, never twice: SQS may deliver a message twice, and a retried `foll
 second chain. Each message carries the token it polls for and the task's poll count when it was
 sent; a message whose token is no longer the task's (the task ended, or a later follow round
 began) or whose count is behind (its twin already looked) is dropped. A failed look is retried
-by the chain itself, with backoff, and after `MAX_ERRORS` in a row the token is failed, so the
-state machine records the failure on the task. A chain that breaks anyway (the function dying
-between its write and its next message) is covered by the `Follow` state's timeout.
+by the chain itself, with backoff (and the upstream's Retry-After), and after `MAX_ERRORS` in a
+row the token is failed, so the state machine records the failure on the task. A chain that
+breaks anyway (the function dying between its write and its next message) is covered by the
+`Follow` state's timeout.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from wanflow.store import StaleWrite, TaskNotFound
 from wanflow.task import TERMINAL
-from wanflow.upstream import UpstreamRejected
+from wanflow.upstream import UpstreamRejected, UpstreamThrottled
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -149,7 +151,10 @@ class Follower:
                 "look failed; retrying",
                 extra={"task_id": record.id, "error": repr(exc), "attempt": message.errors + 1},
             )
-            self._schedule(replace(message, errors=message.errors + 1), self._backoff(message))
+            delay = self._backoff(message)
+            if isinstance(exc, UpstreamThrottled) and exc.retry_after_s:
+                delay = max(delay, math.ceil(exc.retry_after_s))
+            self._schedule(replace(message, errors=message.errors + 1), delay)
             return
         if decision["next"] == "wait":
             after = PollMessage(record.id, message.token, int(decision["polls"]))
