@@ -49,18 +49,17 @@ import math
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+from clienthooks import EXAMPLES, hook_url, request_body, webhook_receiver
 from cost_meter import Meter, Usage
 from cost_naive import HEADER, NAIVE, POLL_S, DesignSwitch, deploy_naive
 from stats import mean, p50, p95
@@ -74,7 +73,6 @@ from wanflow_local.aws import execution_history
 from wanflow_local.commands import DEV_API_KEY
 from wanflow_local.stack import LocalStack, local_stack
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "events/requests/valid"
 #: Model → its example requests, one per mode (events/requests/valid/<name>.json).
 MODELS: dict[str, tuple[str, ...]] = {
     "wan2.6-image-to-video-flash": ("wan2.6-image-to-video-flash",),
@@ -119,37 +117,6 @@ SUBMITS_PER_TICK = 4
 DRAIN_TIMEOUT_S = 60.0
 
 
-# --- the client's webhook receiver -------------------------------------------------------------
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(204)
-        self.end_headers()
-        with self.server.lock:  # type: ignore[attr-defined]
-            self.server.received += 1  # type: ignore[attr-defined]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def webhook_receiver() -> Iterator[ThreadingHTTPServer]:
-    """A client's webhook endpoint on loopback that accepts everything (204)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    server.daemon_threads = True
-    server.lock = threading.Lock()  # type: ignore[attr-defined]
-    server.received = 0  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 # --- running the tasks -------------------------------------------------------------------------
 
 
@@ -180,15 +147,6 @@ def plan(rounds: range) -> list[Job]:
             for design in DESIGNS:
                 jobs.append(Job(design, model, examples[i % len(examples)]))
     return jobs
-
-
-def request_body(example: str, webhook_url: str) -> dict[str, Any]:
-    """The example request with the receiver as its webhook (the flash model's own
-    `callback_url` would be its webhook: it gives way to ours)."""
-    body: dict[str, Any] = json.loads((EXAMPLES / f"{example}.json").read_text(encoding="utf-8"))
-    body.pop("callback_url", None)
-    body["webhook"] = {"url": webhook_url}
-    return body
 
 
 def _submit(http: httpx.Client, url: str, job: Job, body: dict[str, Any]) -> Submitted:
@@ -630,7 +588,7 @@ def run_shard(
         logging.getLogger("wanflow").setLevel(logging.WARNING)
         naive_machine = deploy_naive(stack)
         machines = (str(stack.stack.ref("TaskLifecycle")), naive_machine)
-        hook = f"http://127.0.0.1:{receiver.server_address[1]}/hooks"
+        hook = hook_url(receiver)
         bodies = {e: request_body(e, hook) for examples in MODELS.values() for e in examples}
         jobs = plan(rounds)
         meter = Meter(stack.stack, stack.aws)

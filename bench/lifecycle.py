@@ -1,7 +1,8 @@
 """What following a task costs and how quickly its end is seen, per model, on the local stack.
 
 Runs `--tasks` simulated tasks per model (all submitted at once over HTTP through the local API
-Gateway, 50 ms apart, models interleaved) through the real state machine on moto with the
+Gateway, 50 ms apart, models interleaved, each with a client webhook to a receiver on loopback
+that accepts it: `clienthooks.py`) through the real state machine on moto with the
 upstream simulator, waits (bounded) for every execution to end, then prints per model:
 - state transitions per task: `*StateEntered` events in the execution's history (mean, p95);
 - upstream polls per task: status requests the simulator recorded for the upstream task id,
@@ -26,7 +27,6 @@ to whole seconds, at least 1 s.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import threading
 import time
@@ -35,10 +35,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
+from clienthooks import hook_url, request_body, webhook_receiver
 from stats import mean, p50, p95
 
 from wanflow import runtime
@@ -47,7 +47,6 @@ from wanflow_local.commands import DEV_API_KEY
 from wanflow_local.simulator import Simulator
 from wanflow_local.stack import LocalStack, local_stack
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "events/requests/valid"
 #: Model label → example request (events/requests/valid/<name>.json).
 MODELS: dict[str, str] = {
     "wan2.6-image-to-video-flash": "wan2.6-image-to-video-flash",
@@ -134,9 +133,10 @@ def _post(client: httpx.Client, url: str, model: str, body: dict[str, Any]) -> S
     return Submitted(model, str(response.json()["id"]))
 
 
-def submit_all(stack: LocalStack, tasks_per_model: int) -> list[Submitted]:
-    """POST every task, models interleaved, one every SUBMIT_SPACING_S, without waiting."""
-    bodies = {m: json.loads((EXAMPLES / f"{n}.json").read_text()) for m, n in MODELS.items()}
+def submit_all(stack: LocalStack, tasks_per_model: int, hook: str) -> list[Submitted]:
+    """POST every task, models interleaved, one every SUBMIT_SPACING_S, without waiting; each
+    with the webhook `hook`."""
+    bodies = {m: request_body(n, hook) for m, n in MODELS.items()}
     url = f"{stack.api.url}/v1/tasks"
     futures: list[Future[Submitted]] = []
     with (
@@ -387,13 +387,16 @@ def failures(
 def run(args: argparse.Namespace, say: Callable[[str], None]) -> None:
     """Start the stack, run every task, print the figures."""
     started = time.monotonic()
-    with local_stack(time_scale=args.time_scale, sim_seed=args.seed) as stack:
+    with (
+        local_stack(time_scale=args.time_scale, sim_seed=args.seed) as stack,
+        webhook_receiver() as receiver,
+    ):
         # The handlers' Powertools loggers (service "wanflow") log every invocation at INFO.
         logging.getLogger("wanflow").setLevel(logging.WARNING)
         writes = count_handler_writes()
         clocks = Clocks.sample()
         say(f"stack up in {time.monotonic() - started:.1f} s; submitting ...")
-        subs = submit_all(stack, args.tasks)
+        subs = submit_all(stack, args.tasks, hook_url(receiver))
         ids = [s.task_id for s in subs if s.task_id]
         say(f"{len(ids)} tasks submitted in {time.monotonic() - started:.1f} s; waiting ...")
         leftover = wait_all(stack, ids, started + args.timeout)
