@@ -58,6 +58,13 @@ LIMITS = [
     ("wan26_i2v", "input.audio_url", ["https://a.example/x.mp3"], ["ftp://a/x.mp3"], "invalid_url"),
     (
         "wan26_i2v",
+        "input.audio_url",
+        ["https://a.example/a.wav", "https://a.example/a.MP3", "https://a.example/audio"],
+        ["https://a.example/a.ogg", "https://a.example/a.m4a"],
+        "unsupported_audio_format",
+    ),
+    (
+        "wan26_i2v",
         "input.img_url",
         ["http://a.example/x.png"],
         ["x.png", "https://"],

@@ -241,6 +241,10 @@ def _message_of(err: Any, param: str | None) -> str:
     return text
 
 
+#: Audio file extensions wanflow recognises in a URL (to refuse the formats a model does not take).
+_KNOWN_AUDIO = (".mp3", ".wav", ".aac", ".m4a", ".ogg", ".flac", ".opus", ".wma")
+
+
 class Problems:
     """Collects the errors and warnings of one validation."""
 
@@ -263,6 +267,19 @@ class Problems:
         for err in exc.errors(include_url=False):
             param = param_of(tuple(err["loc"]))
             self.error(param, recode(param, _code_of(err["type"])), _message_of(err, param))
+
+    def audio_format(self, param: str, url: str | None, formats: tuple[str, ...]) -> None:
+        """An audio URL must name one of `formats` (".mp3", ...). Only a URL ending in a known
+        audio extension can be judged; one without (a signed link, say) is left to the upstream.
+        """
+        if not url:
+            return
+        path = urlsplit(url).path.lower()
+        if path.endswith(_KNOWN_AUDIO) and not path.endswith(formats):
+            names = " or ".join(f.lstrip(".") for f in formats)
+            self.error(
+                param, "unsupported_audio_format", f"{param} must be an audio file in {names}"
+            )
 
     def truncate(self, param: str, value: str | None, limit: int) -> str | None:
         """Cut `value` to `limit` characters as the upstream would, with a warning when it does."""

@@ -24,6 +24,8 @@ from wanflow.task import Vocabulary
 
 PROMPT_LIMIT = 1500
 IMAGE_SIDE = (360, 2000)
+#: "Supported formats: wav, mp3" (the seed's audio_url).
+AUDIO_FORMATS = (".wav", ".mp3")
 
 
 class Input(Strict):
@@ -84,7 +86,9 @@ class Wan26I2V(ModelSpec):
         return with_input_img_url(body, url)
 
     def cross_check(self, raw: dict[str, Any], problems: Problems) -> None:
-        """Ignored combinations become warnings (the upstream applies them silently)."""
+        """Audio must be wav or mp3; ignored combinations become warnings (the upstream applies
+        them silently)."""
+        problems.audio_format("input.audio_url", pick(raw, "input.audio_url", str), AUDIO_FORMATS)
         if pick(raw, "parameters.prompt_extend", bool) is False and present(
             raw, "parameters.shot_type"
         ):

@@ -9,7 +9,6 @@ this model): `prompt`, `image_urls`, `duration`, `quality`, `prompt_extend`, `mo
 from __future__ import annotations
 
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -28,7 +27,6 @@ from wanflow.task import Vocabulary
 
 PROMPT_LIMIT = 1500
 AUDIO_FORMATS = (".mp3",)
-_KNOWN_AUDIO = (".mp3", ".wav", ".aac", ".m4a", ".ogg", ".flac", ".opus", ".wma")
 
 
 class ModelParams(Strict):
@@ -83,20 +81,13 @@ class Wan26I2VFlash(ModelSpec):
     def cross_check(self, raw: dict[str, Any], problems: Problems) -> None:
         """The audio file must be mp3; audio=false makes audio_url pointless."""
         audio_url = pick(raw, "model_params.audio_url", str)
-        if audio_url:
-            path = urlsplit(audio_url).path.lower()
-            if path.endswith(_KNOWN_AUDIO) and not path.endswith(AUDIO_FORMATS):
-                problems.error(
-                    "model_params.audio_url",
-                    "unsupported_audio_format",
-                    "model_params.audio_url must be an mp3 file for this model",
-                )
-            if pick(raw, "model_params.audio", bool) is False:
-                problems.warn(
-                    "model_params.audio_url",
-                    "ignored",
-                    "audio=false: the video will be silent and audio_url is not used",
-                )
+        problems.audio_format("model_params.audio_url", audio_url, AUDIO_FORMATS)
+        if audio_url and pick(raw, "model_params.audio", bool) is False:
+            problems.warn(
+                "model_params.audio_url",
+                "ignored",
+                "audio=false: the video will be silent and audio_url is not used",
+            )
 
     def mode_of(self, request: Any) -> str:
         return "i2v"
