@@ -32,6 +32,7 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from wanflow.schedule import next_poll
 from wanflow.store import StaleWrite, TaskNotFound
 from wanflow.task import TERMINAL
 from wanflow.upstream import UpstreamRejected, UpstreamThrottled
@@ -100,9 +101,9 @@ class Follower:
 
         `how`: `callback` (wait for the callback; the first look at the callback timeout),
         `poll` (the first look after `first_wait_s`), or `recheck` (a callback said done but the
-        upstream did not: look again now). The token is written before the callbacks are looked
-        for, and the receiver records a callback before it reads the token: whichever comes
-        second sees the other.
+        upstream did not: the next look when the schedule says). The token is written before
+        the callbacks are looked for, and the receiver records a callback before it reads the
+        token: whichever comes second sees the other.
         """
         store = self.steps.store
         try:
@@ -115,8 +116,14 @@ class Follower:
                 self.resume(token, "finalize", "callback")
                 return
             delay = callback_timeout_s
-        elif how == "recheck":
-            delay = 0
+        elif how == "recheck":  # a hint that did not hold: on with the schedule
+            decision = next_poll(
+                record.timing, self.steps.elapsed_s(record), record.progress, record.polls
+            )
+            if decision.give_up:
+                self.resume(token, "time_out", "poll")
+                return
+            delay = self.config.scaled_wait(decision.wait_s)
         else:
             delay = first_wait_s
         self._schedule(PollMessage(task_id, token, record.polls), delay)
