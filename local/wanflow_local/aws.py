@@ -91,7 +91,9 @@ class LambdaContext:
 # thread) and moto's SQS event source mappings. So the whole patch is: replace that method with
 # `_invoke`, which runs the registered handler and falls back to moto's echo for any other
 # function. It runs in a werkzeug request thread, so a handler may itself call this moto over
-# HTTP (the server is threaded) without deadlocking.
+# HTTP (the server is threaded) without deadlocking. Two more patches close gaps where moto is
+# less faithful than AWS: StopExecution and a task-token wait (`_set_stop`), and concurrent
+# writes of one DynamoDB item (`_dynamodb_call`).
 
 _handlers: dict[str, Handler] = {}
 _handlers_lock = threading.Lock()
@@ -99,13 +101,17 @@ _original_invoke: Callable[..., str | bytes | None] | None = None
 
 
 _original_set_stop: Callable[..., None] | None = None
+_original_dynamodb_call: Callable[..., Any] | None = None
+#: Held by every DynamoDB request moto serves (see `_dynamodb_call`).
+_dynamodb_lock = threading.Lock()
 
 
 def _install_hook() -> None:
     """Route LambdaSimpleBackend.invoke through `_invoke`, and make StopExecution end a wait
     on a task token (idempotent)."""
-    global _original_invoke, _original_set_stop  # noqa: PLW0603 -- process-wide by nature
+    global _original_invoke, _original_set_stop, _original_dynamodb_call  # noqa: PLW0603 -- process-wide by nature
     from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.dynamodb.responses import DynamoHandler
     from moto.stepfunctions.parser.asl.eval.environment import Environment
 
     if _original_invoke is not None:
@@ -115,12 +121,15 @@ def _install_hook() -> None:
     setattr(LambdaSimpleBackend, "invoke", _invoke)  # noqa: B010
     _original_set_stop = Environment.set_stop
     setattr(Environment, "set_stop", _set_stop)  # noqa: B010
+    _original_dynamodb_call = DynamoHandler.call_action
+    setattr(DynamoHandler, "call_action", _dynamodb_call)  # noqa: B010
 
 
 def _remove_hook() -> None:
     """Put moto's own methods back (idempotent)."""
-    global _original_invoke, _original_set_stop  # noqa: PLW0603
+    global _original_invoke, _original_set_stop, _original_dynamodb_call  # noqa: PLW0603
     from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.dynamodb.responses import DynamoHandler
     from moto.stepfunctions.parser.asl.eval.environment import Environment
 
     if _original_invoke is None:
@@ -129,6 +138,22 @@ def _remove_hook() -> None:
     _original_invoke = None
     setattr(Environment, "set_stop", _original_set_stop)  # noqa: B010
     _original_set_stop = None
+    setattr(DynamoHandler, "call_action", _original_dynamodb_call)  # noqa: B010
+    _original_dynamodb_call = None
+
+
+def _dynamodb_call(handler: Any) -> Any:
+    """DynamoHandler.call_action under one lock.
+
+    The third patch, for another gap in moto (5.2): it applies a write to the stored item in
+    place and without a lock, so two concurrent writes of one item interleave; a conditional
+    update can then fail with a RuntimeError (a 500: seen with eight identical submits at once)
+    or, worse, pass a condition the other write was about to falsify. DynamoDB makes each
+    write atomic per item; serialising moto's DynamoDB requests gives the same guarantee.
+    """
+    assert _original_dynamodb_call is not None
+    with _dynamodb_lock:
+        return _original_dynamodb_call(handler)
 
 
 def _set_stop(env: Any, stop_date: Any, cause: str | None, error: str | None) -> None:
