@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 #: Longest batch Lambda's SQS mapping takes by default.
 DEFAULT_BATCH_SIZE = 10
+#: Longest pause between two receives of an empty queue.
+MAX_IDLE_S = 0.2
 
 
 def _md5(body: str) -> str:
@@ -120,6 +122,7 @@ class QueuePoller:
         self._workers.shutdown(wait=True)
 
     def _run(self) -> None:
+        idle = self._idle_s
         while not self._stop.is_set():
             if not self._slots.acquire(timeout=self._idle_s):
                 continue
@@ -139,8 +142,14 @@ class QueuePoller:
             batch = got.get("Messages", [])
             if not batch:
                 self._slots.release()
-                self._stop.wait(self._idle_s)
+                # Lambda long-polls an empty queue; here each empty receive is a request to the
+                # in-process moto, so the pause doubles while the queue stays empty (up to
+                # MAX_IDLE_S, the most a message waits for an idle poller) and every receive
+                # that finds something resets it.
+                self._stop.wait(idle)
+                idle = min(idle * 2, MAX_IDLE_S)
                 continue
+            idle = self._idle_s
             self._workers.submit(self._deliver_in_slot, batch)
 
     def _deliver_in_slot(self, batch: list[MessageTypeDef]) -> None:
