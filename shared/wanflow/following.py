@@ -32,7 +32,6 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from wanflow.schedule import next_poll
 from wanflow.store import StaleWrite, TaskNotFound
 from wanflow.task import TERMINAL
 from wanflow.upstream import UpstreamRejected, UpstreamThrottled
@@ -117,13 +116,11 @@ class Follower:
                 return
             delay = callback_timeout_s
         elif how == "recheck":  # a hint that did not hold: on with the schedule
-            decision = next_poll(
-                record.timing, self.steps.elapsed_s(record), record.progress, record.polls
-            )
-            if decision.give_up:
+            plan = self.steps.next_look(record, record.polls)
+            if plan["next"] == "time_out":
                 self.resume(token, "time_out", "poll")
                 return
-            delay = self.config.scaled_wait(decision.wait_s)
+            delay = int(plan["wait_s"])
         else:
             delay = first_wait_s
         self._schedule(PollMessage(task_id, token, record.polls), delay)

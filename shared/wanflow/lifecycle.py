@@ -142,6 +142,11 @@ class Lifecycle:
             return {"next": "finalize", "wait_s": 0, "polls": polls}
         else:
             record = self._note_progress(record, snapshot, polls)
+        return self.next_look(record, polls)
+
+    def next_look(self, record: TaskRecord, polls: int) -> dict[str, Any]:
+        """What the schedule says after `polls` looks: `{"next": "time_out" | "wait", "wait_s":
+        int (this deployment's seconds), "polls": polls}`."""
         decision = next_poll(record.timing, self.elapsed_s(record), record.progress, polls)
         if decision.give_up:
             return {"next": "time_out", "wait_s": 0, "polls": polls}
