@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -35,6 +36,14 @@ TEMPLATE = ROOT / "template.yaml"
 LOCAL_SECRETS_EXTENSION = (
     "arn:aws:lambda:us-east-1:000000000000:layer:AWS-Parameters-and-Secrets-Lambda-Extension:1"
 )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of a poll queue message, as `LocalStack.looks` saw it."""
+
+    message_id: str
+    looked: bool
 
 
 @dataclass
@@ -94,25 +103,36 @@ class LocalStack:
             time.sleep(0.1)
 
     @contextmanager
-    def looks(self, task_id: str) -> Iterator[list[bool]]:
+    def looks(self, task_id: str) -> Iterator[list[Delivery]]:
         """While inside, every delivery of a poll message about a task, while it is not
-        terminal, is recorded: True when it made a look (the task's poll count grew), False
-        when it was dropped (a stale or duplicate message)."""
+        terminal, is recorded in order: whether it made a look (the task's poll count grew by
+        it) or was dropped (a stale or duplicate message).
+
+        A redelivery and the chain's next message can come together, in one batch or in two at
+        once: while watched, batches about the task run one at a time, and of a batch's
+        messages the one carrying the task's poll count is the one that can look (the guard)."""
         function = str(self.stack.ref("LifecycleFunction"))
         real = LocalAws.handler(function)
         assert real is not None
-        seen: list[bool] = []
+        seen: list[Delivery] = []
+        one_at_a_time = threading.Lock()
 
         def watched(event: Any, context: Any) -> Any:
             records = event.get("Records") or [] if isinstance(event, dict) else []
-            if not any(json.loads(r["body"]).get("task_id") == task_id for r in records):
+            about = [r for r in records if json.loads(r["body"]).get("task_id") == task_id]
+            if not about:
                 return real(event, context)
-            before = self.store.get(task_id)
-            try:
-                return real(event, context)
-            finally:
-                if before.status not in TERMINAL:
-                    seen.append(self.store.get(task_id).polls > before.polls)
+            with one_at_a_time:
+                before = self.store.get(task_id)
+                try:
+                    return real(event, context)
+                finally:
+                    if before.status not in TERMINAL:
+                        looked = self.store.get(task_id).polls > before.polls
+                        for r in about:
+                            mine = looked and json.loads(r["body"]).get("polls") == before.polls
+                            seen.append(Delivery(r["messageId"], mine))
+                            looked = looked and not mine
 
         LocalAws.register_handler(function, watched)
         try:
