@@ -32,7 +32,7 @@ def look(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None
     if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < _RESERVE_MS:
         runtime.follower().defer(message)
         return
-    runtime.follower().poll(message)
+    runtime.follower().poll(message, redelivered=record.attributes.approximate_receive_count != "1")
 
 
 def _looks(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

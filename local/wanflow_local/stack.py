@@ -43,7 +43,19 @@ class Delivery:
     """One delivery of a poll queue message, as `LocalStack.looks` saw it."""
 
     message_id: str
+    polls: int  # the poll count the message carried
+    redelivered: bool
     looked: bool
+
+
+def _delivery(record: dict[str, Any], polls: int, any_looked: bool) -> Delivery:
+    """A poll queue message delivered about a task with `polls` looks, of a batch that made a
+    look (`any_looked`): it did when it passed the guard of `Follower.poll` (it carries that
+    count, or is a redelivery of the one before)."""
+    carried = int(json.loads(record["body"]).get("polls", -1))
+    redelivered = record.get("attributes", {}).get("ApproximateReceiveCount", "1") != "1"
+    can = carried == polls or (redelivered and carried == polls - 1)
+    return Delivery(record["messageId"], carried, redelivered, any_looked and can)
 
 
 @dataclass
@@ -110,7 +122,7 @@ class LocalStack:
 
         A redelivery and the chain's next message can come together, in one batch or in two at
         once: while watched, batches about the task run one at a time, and of a batch's
-        messages the one carrying the task's poll count is the one that can look (the guard)."""
+        messages the first that could look (`Follower.poll`'s guard) is the one that did."""
         function = str(self.stack.ref("LifecycleFunction"))
         real = LocalAws.handler(function)
         assert real is not None
@@ -130,9 +142,8 @@ class LocalStack:
                     if before.status not in TERMINAL:
                         looked = self.store.get(task_id).polls > before.polls
                         for r in about:
-                            mine = looked and json.loads(r["body"]).get("polls") == before.polls
-                            seen.append(Delivery(r["messageId"], mine))
-                            looked = looked and not mine
+                            seen.append(_delivery(r, before.polls, looked))
+                            looked = looked and not seen[-1].looked
 
         LocalAws.register_handler(function, watched)
         try:

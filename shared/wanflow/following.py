@@ -125,11 +125,15 @@ class Follower:
             delay = first_wait_s
         self._schedule(PollMessage(task_id, token, record.polls), delay)
 
-    def poll(self, message: PollMessage) -> None:
+    def poll(self, message: PollMessage, redelivered: bool = False) -> None:
         """Look at the upstream once for a message's task, then schedule or end the wait.
 
         Raises only when neither the next message nor the token could be sent: SQS then brings
-        this message back (and its twin guard keeps a second look from happening twice).
+        this message back (`redelivered`). A message whose look is already on the task is
+        dropped as a duplicate, except when redelivered: its first delivery may have died
+        between recording the look and sending what follows it, so it looks once more (one
+        more upstream read) and goes on. The next message the first delivery did send, if
+        any, then carries an old poll count and is dropped: one chain still.
         """
         try:
             record = self.steps.store.get(message.task_id)
@@ -139,7 +143,10 @@ class Follower:
         if record.status in TERMINAL or record.task_token != message.token:
             logger.info("poll chain ended", extra={"task_id": record.id})
             return
-        if record.polls != message.polls:
+        if redelivered and record.polls == message.polls + 1:
+            logger.info("look redelivered after it was recorded", extra={"task_id": record.id})
+            message = replace(message, polls=record.polls, errors=0)
+        elif record.polls != message.polls:
             logger.info("duplicate poll dropped", extra={"task_id": record.id})
             return
         try:
