@@ -1,8 +1,9 @@
 """The lifecycle function: the state machine's steps (dispatched on `step`) and the poll queue's
-consumer (an SQS batch, each message one look at one task)."""
+consumer (an SQS batch, each message one look at one task, or a submit's settling look)."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,9 +25,15 @@ def look(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None
     back on the queue at once rather than failed (which would delay it by the visibility
     timeout).
     """
-    from wanflow.following import PollMessage
+    from wanflow.following import SETTLE, PollMessage
 
-    message = PollMessage.from_body(record.body)
+    body = json.loads(record.body)
+    if SETTLE in body:  # a submit's settling look
+        correlate(str(body[SETTLE]))
+        logger.thread_safe_append_keys(step="settle")
+        runtime.follower().settle(str(body[SETTLE]))
+        return
+    message = PollMessage.from_body(body)
     correlate(message.task_id)
     logger.thread_safe_append_keys(step="poll")
     if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < _RESERVE_MS:

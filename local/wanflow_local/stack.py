@@ -182,8 +182,12 @@ def local_stack(
     upstream_key: str | None = None,
     sim_seed: int = 0,
     log_level: str = "INFO",
+    submit_settle_s: int | None = None,
 ) -> Iterator[LocalStack]:
     """Start everything; stop everything on exit.
+
+    `submit_settle_s` overrides the template's SubmitSettleSeconds (when each submit's settling
+    look comes).
 
     Without `upstream_url` the simulator plays the upstream and its callbacks come back over
     plain HTTP to the local API. With it, there is no public URL for callbacks: every model is
@@ -219,6 +223,7 @@ def local_stack(
                 "TimeScale": str(time_scale),
                 "LogLevel": log_level,
                 "SecretsExtensionLayerArn": LOCAL_SECRETS_EXTENSION,
+                **({} if submit_settle_s is None else {"SubmitSettleSeconds": submit_settle_s}),
             },
         )
         cleanup.callback(stack.close)

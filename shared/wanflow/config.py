@@ -40,6 +40,9 @@ class Config:
     poll_queue_url: str = ""
     upstream_read_timeout_s: float = 30.0
     secrets_via_extension: bool = False
+    #: When a submit's settling look comes (wall-clock seconds): past the submit function's
+    #: own timeout, so the submit it checks on has surely ended.
+    submit_settle_s: int = 120
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -61,6 +64,15 @@ class Config:
             ) from None
         if not read_timeout > 0:
             raise ConfigError("UPSTREAM_READ_TIMEOUT_S must be greater than 0")
+        raw_settle = env.get("SUBMIT_SETTLE_S", "120")
+        try:
+            settle = int(raw_settle)
+        except ValueError:
+            raise ConfigError(
+                f"SUBMIT_SETTLE_S must be whole seconds, not {raw_settle!r}"
+            ) from None
+        if not 0 < settle <= 900:
+            raise ConfigError("SUBMIT_SETTLE_S must be 1 to 900 (SQS's longest delay)")
         return cls(
             table_name=_required(env, "TABLE_NAME"),
             bucket_name=_required(env, "BUCKET_NAME"),
@@ -68,13 +80,14 @@ class Config:
             upstream_key_secret_arn=_required(env, "UPSTREAM_KEY_SECRET_ARN"),
             callback_secret_arn=_required(env, "CALLBACK_SECRET_ARN"),
             callback_base_url=env.get("CALLBACK_BASE_URL", "").strip().rstrip("/"),
-            # Only submit starts executions; the others never read it.
+            # Only the functions that start or stop executions read it.
             state_machine_arn=env.get("STATE_MACHINE_ARN", "").strip(),
             time_scale=time_scale,
             # Only the functions that enqueue client notifications read it.
             notify_queue_url=env.get("NOTIFY_QUEUE_URL", "").strip(),
-            # Only the lifecycle function (the poll chain) reads it.
+            # The lifecycle function (the poll chain) and submit (its settling look) read it.
             poll_queue_url=env.get("POLL_QUEUE_URL", "").strip(),
+            submit_settle_s=settle,
             upstream_read_timeout_s=read_timeout,
             # Only the local stack sets this: its API is plain HTTP on loopback.
             allow_http_callbacks=env.get("WANFLOW_LOCAL_HTTP_CALLBACKS") == "1",

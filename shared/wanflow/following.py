@@ -9,6 +9,12 @@ back, with what to do next:
   `time_out`). For a callback model the chain's first message is its callback timeout: the
   fallback when the callback was lost.
 
+The execution is started by submit (`start_execution`), which first puts a settling look on the
+same queue (`arm_settle`), due after the submit function's own timeout: if submit died between
+recording the task and starting its execution, `Follower.settle` finishes the job (it starts the
+execution of a `queued` task) or says what happened (an `accepted` task, whose upstream create
+may or may not have happened, fails with `submit_interrupted`). No task is left unfollowed.
+
 Why: in a Wait ► Task ► Choice loop every look costs three state transitions ($0.000075 at
 $0.025 per 1,000); here it costs three SQS requests and an invocation (about $0.000002), and an
 execution costs five transitions whatever the number of looks (bench/cost.py measures both).
@@ -18,9 +24,10 @@ second chain. Each message carries the token it polls for and the task's poll co
 sent; a message whose token is no longer the task's (the task ended, or a later follow round
 began) or whose count is behind (its twin already looked) is dropped. A failed look is retried
 by the chain itself, with backoff (and the upstream's Retry-After), and after `MAX_ERRORS` in a
-row the token is failed, so the state machine records the failure on the task. A chain that
-breaks anyway (the function dying between its write and its next message) is covered by the
-`Follow` state's timeout.
+row the token is failed, so the state machine records the failure on the task. A delivery
+that dies between recording its look and sending the next message comes back (SQS redelivers
+it) and, its look being recorded already, looks once more and goes on. A chain that breaks
+anyway is covered by the `Follow` state's timeout.
 """
 
 from __future__ import annotations
@@ -32,8 +39,9 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from wanflow.schedule import callback_wait_s, follow_timeout_s, next_poll
 from wanflow.store import StaleWrite, TaskNotFound
-from wanflow.task import TERMINAL
+from wanflow.task import TERMINAL, TaskError, TaskStatus
 from wanflow.upstream import UpstreamRejected, UpstreamThrottled
 
 if TYPE_CHECKING:
@@ -42,6 +50,7 @@ if TYPE_CHECKING:
 
     from wanflow.config import Config
     from wanflow.lifecycle import Lifecycle
+    from wanflow.store import TaskRecord
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +61,49 @@ MAX_ERRORS = 5
 #: Backoff between failed looks: full jitter below min(cap, base·2^n), in seconds.
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 60.0
+
+
+#: The end of a task whose submit stopped between recording it and its upstream task's id.
+INTERRUPTED = TaskError(
+    code="submit_interrupted",
+    message=(
+        "the submission stopped before recording the upstream task; the upstream may have"
+        " created (and will bill) it, so it is not created again: submit the request anew"
+    ),
+    retryable=True,
+)
+#: The body key of a settling look (`{"settle": task_id}`) on the poll queue.
+SETTLE = "settle"
+
+
+def start_execution(sfn: SFNClient, config: Config, record: TaskRecord) -> None:
+    """Start the execution named by the task id. Starting it again is harmless: a running one
+    with the same input is returned by Step Functions, a finished one refused (and ignored)."""
+    timing = record.timing
+    execution_input = {
+        "task_id": record.id,
+        "completion": record.completion,
+        "first_wait_s": config.scaled_wait(next_poll(timing, 0, None, 0).wait_s),
+        "callback_timeout_s": config.scaled_timeout(callback_wait_s(timing)),
+        "follow_timeout_s": config.scaled_timeout(follow_timeout_s(timing)),
+    }
+    try:
+        sfn.start_execution(
+            stateMachineArn=config.state_machine_arn,
+            name=record.id,
+            input=json.dumps(execution_input),
+        )
+    except sfn.exceptions.ExecutionAlreadyExists:
+        logger.info("execution already started", extra={"task_id": record.id})
+
+
+def arm_settle(sqs: SQSClient, config: Config, task_id: str) -> None:
+    """Put the settling look of a submit on the poll queue (`Follower.settle` reads it)."""
+    sqs.send_message(
+        QueueUrl=config.poll_queue_url,
+        MessageBody=json.dumps({SETTLE: task_id}),
+        DelaySeconds=max(0, min(config.submit_settle_s, MAX_DELAY_S)),
+    )
 
 
 @dataclass(frozen=True)
@@ -172,6 +224,24 @@ class Follower:
             self._schedule(after, int(decision["wait_s"]))
         else:
             self.resume(message.token, str(decision["next"]), "poll")
+
+    def settle(self, task_id: str) -> None:
+        """A submit's settling look, after the submit surely ended: a task it left `queued`
+        gets its execution (again: harmless), one it left `accepted` fails with
+        `submit_interrupted`; any other is as it should be."""
+        try:
+            record = self.steps.store.get(task_id)
+        except TaskNotFound:  # the submit died before recording it: nothing was sent upstream
+            return
+        if record.status is TaskStatus.ACCEPTED:
+            logger.error("submit interrupted", extra={"task_id": task_id})
+            record = self.steps.interrupt(record, INTERRUPTED)
+        elif record.error is not None and record.error.code == INTERRUPTED.code:
+            # A redelivery: its first delivery may have died before queueing task.failed (the
+            # event keeps its webhook-id, so the client gets it once).
+            self.steps.notifications.task_ended(record)
+        if record.status is TaskStatus.QUEUED:  # the submit stopped before starting it
+            start_execution(self.sfn, self.config, record)
 
     def defer(self, message: PollMessage) -> None:
         """Put a message back at once, unread (this invocation is running out of time)."""

@@ -339,6 +339,17 @@ class Lifecycle:
         )
         return self._end(record, TaskStatus.TIMED_OUT, {"error": error})
 
+    def interrupt(self, record: TaskRecord, error: TaskError) -> TaskRecord:
+        """Fail a task its submit left `accepted` (`Follower.settle`); returns the task as it
+        then is (another writer's state, if it moved first)."""
+        try:
+            done = self.store.advance(record.id, TaskStatus.FAILED, {"error": error})
+        except StaleWrite as lost:
+            return lost.current if lost.current is not None else self.store.get(record.id)
+        observability.task_ended(done.model, done.status.value)
+        self._ended(done)
+        return done
+
     def record_failure(self, task_id: str, failure: Any) -> dict[str, Any]:
         """A step failed for good: write the failure on the task so nothing is silently lost."""
         record = self.store.get(task_id)

@@ -6,7 +6,7 @@ local stack points every client at moto.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 from wanflow.config import Config
@@ -141,6 +141,7 @@ def follower() -> Follower:
 @cache
 def submitter() -> Submitter:
     """The submit logic."""
+    from wanflow.following import arm_settle
     from wanflow.submission import Submitter
 
     cfg = config()
@@ -151,6 +152,7 @@ def submitter() -> Submitter:
         sfn(),
         secret(cfg.callback_secret_arn),
         notifications=notifications(),
+        settle=partial(arm_settle, sqs(), cfg),
     )
 
 

@@ -1,7 +1,8 @@
 """Submitting a task: validate, record, create upstream, start following it.
 
 The order is what makes a task impossible to lose or to pay for twice:
-1. validate against the catalog (nothing is spent on a bad request);
+1. validate against the catalog (nothing is spent on a bad request), and put a settling look
+   on the poll queue, due after this function's timeout (`following.arm_settle`);
 2. put the task (`accepted`) with a conditional write, so of two identical requests with the
    same idempotency key only one goes on;
 3. create the upstream task (only the writer of step 2 does), passing our signed callback URL
@@ -9,7 +10,9 @@ The order is what makes a task impossible to lose or to pay for twice:
 4. move the task to `queued` with the upstream id;
 5. start the execution named by the task id (starting it twice is harmless).
 A failure at 3 is written on the task (failed, retryable or not); a replay of the same request
-finishes steps 4–5 if an earlier attempt stopped between them.
+finishes steps 4–5 if an earlier attempt stopped between them, and so does the settling look,
+which also fails a task left `accepted` (the submit died during 3: whether the upstream created
+the task is unknown, and it is never created twice).
 
 A body may carry wanflow's own `webhook: {url, events}`, checked with the model's fields and
 reported with them; the flash model's own `callback_url` is taken as the webhook instead (wanflow
@@ -33,13 +36,14 @@ from wanflow.catalog import MODELS, ValidatedRequest, validate
 from wanflow.catalog.base import Timing
 from wanflow.config import Config
 from wanflow.errors import ErrorItem, InvalidRequest, WanflowError
-from wanflow.schedule import callback_wait_s, follow_timeout_s, next_poll
+from wanflow.following import start_execution
 from wanflow.signing import callback_url
-from wanflow.store import TaskExists, TaskRecord, TaskStore, now_iso
+from wanflow.store import StaleWrite, TaskExists, TaskRecord, TaskStore, now_iso
 from wanflow.task import TaskError, TaskStatus, WebhookTarget
 from wanflow.upstream import (
     CreateOutcomeUnknown,
     UpstreamClient,
+    UpstreamError,
     UpstreamRejected,
     UpstreamThrottled,
     UpstreamUnavailable,
@@ -132,6 +136,8 @@ class Submitter:
     new_task_id: Callable[[str, str | None], str] = field(default=task_id_for)
     #: Where task.failed goes for a task that fails here (None: no client webhooks).
     notifications: Notifications | None = None
+    #: Puts a task id's settling look on the poll queue (None: no one settles; tests).
+    settle: Callable[[str], None] | None = None
 
     def submit(
         self,
@@ -162,13 +168,15 @@ class Submitter:
         fingerprint = _request_hash(body if identity is None else identity)
         record = self._new_record(task_id, tenant, validated, fingerprint, hook is not None)
         record = record.model_copy(update={"webhook": webhook})
+        if self.settle is not None:
+            self.settle(task_id)  # first: whatever stops this submit later, it is looked at
         try:
             self.store.create(record)
         except TaskExists:
             return self._replay(task_id, fingerprint), False
         observability.task_submitted(record.model)
         record = self._create_upstream(record, validated, hook)
-        self._start(record)
+        start_execution(self.sfn, self.config, record)
         return record, True
 
     def reject(self, tenant: str, task_id: str, body: Any, error: TaskError) -> TaskRecord:
@@ -271,7 +279,8 @@ class Submitter:
                 "this Idempotency-Key was already used with a different request body"
             )
         if existing.status is TaskStatus.QUEUED:
-            self._start(existing)  # an earlier attempt may have stopped before starting it
+            # an earlier attempt may have stopped before starting it
+            start_execution(self.sfn, self.config, existing)
         return existing
 
     def _create_upstream(
@@ -290,35 +299,33 @@ class Submitter:
             message = f"{exc.message}; not retried, to avoid paying twice"
             failed = self._fail(record, exc.code, message, None, False)
             raise UpstreamDown(message, failed) from exc
-        return self.store.advance(
-            record.id,
-            TaskStatus.QUEUED,
-            {"upstream_id": created.task_id, "upstream_status": created.snapshot.raw_status},
-        )
+        try:
+            return self.store.advance(
+                record.id,
+                TaskStatus.QUEUED,
+                {"upstream_id": created.task_id, "upstream_status": created.snapshot.raw_status},
+            )
+        except StaleWrite as lost:  # settled as interrupted meanwhile: a submit past its time
+            self._cancel(record, created.task_id)
+            current = lost.current or self.store.get(record.id)
+            raise UpstreamDown("the submission took too long and was stopped", current) from None
+
+    def _cancel(self, record: TaskRecord, upstream_id: str) -> None:
+        """Cancel an upstream task no record will follow (best effort: it may still bill)."""
+        logger.error("upstream task left behind", extra={"upstream_id": upstream_id})
+        try:
+            self.upstream.cancel(record.model, upstream_id)
+        except UpstreamError:  # CancelNotSupported too
+            logger.exception("upstream task not cancelled", extra={"upstream_id": upstream_id})
 
     def _fail(
         self, record: TaskRecord, code: str, message: str, upstream: str | None, retry: bool
     ) -> TaskRecord:
         error = TaskError(code=code, message=message, upstream_code=upstream, retryable=retry)
-        failed = self.store.advance(record.id, TaskStatus.FAILED, {"error": error})
+        try:
+            failed = self.store.advance(record.id, TaskStatus.FAILED, {"error": error})
+        except StaleWrite as lost:  # settled as interrupted meanwhile: that failure stands
+            return lost.current or self.store.get(record.id)
         observability.task_ended(failed.model, failed.status.value)
         self._notify_failed(failed)
         return failed
-
-    def _start(self, record: TaskRecord) -> None:
-        timing = record.timing
-        execution_input = {
-            "task_id": record.id,
-            "completion": record.completion,
-            "first_wait_s": self.config.scaled_wait(next_poll(timing, 0, None, 0).wait_s),
-            "callback_timeout_s": self.config.scaled_timeout(callback_wait_s(timing)),
-            "follow_timeout_s": self.config.scaled_timeout(follow_timeout_s(timing)),
-        }
-        try:
-            self.sfn.start_execution(
-                stateMachineArn=self.config.state_machine_arn,
-                name=record.id,
-                input=json.dumps(execution_input),
-            )
-        except self.sfn.exceptions.ExecutionAlreadyExists:
-            logger.info("execution already started", extra={"task_id": record.id})

@@ -18,9 +18,14 @@ from faultkit import TIME_SCALE, Api, Hooks, Scenario  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    """template.yaml in moto, its API on loopback, the simulator upstream (seeded)."""
-    with local_stack(time_scale=TIME_SCALE, sim_seed=23, log_level="WARNING") as running:
+def stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
+    """template.yaml in moto, its API on loopback, the simulator upstream (seeded); a module's
+    `SUBMIT_SETTLE_S` sets when each submit's settling look comes (the template's default
+    otherwise)."""
+    settle = getattr(request.module, "SUBMIT_SETTLE_S", None)
+    with local_stack(
+        time_scale=TIME_SCALE, sim_seed=23, log_level="WARNING", submit_settle_s=settle
+    ) as running:
         yield running
 
 

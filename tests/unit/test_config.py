@@ -18,6 +18,7 @@ ENV = {
 def test_defaults_apply_when_optional_settings_are_absent() -> None:
     config = Config.from_env(ENV)
     assert (config.time_scale, config.upstream_read_timeout_s) == (1.0, 30.0)
+    assert config.submit_settle_s == 120  # past the submit function's 90 s timeout
     assert not config.allow_http_callbacks
     assert not config.secrets_via_extension
 
@@ -32,9 +33,19 @@ def test_the_upstream_read_timeout_is_a_parameter() -> None:
     assert Config.from_env({**ENV, "UPSTREAM_READ_TIMEOUT_S": "12"}).upstream_read_timeout_s == 12
 
 
+def test_the_submit_settling_delay_is_a_parameter() -> None:
+    assert Config.from_env({**ENV, "SUBMIT_SETTLE_S": "300"}).submit_settle_s == 300
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("UPSTREAM_READ_TIMEOUT_S", "soon"), ("UPSTREAM_READ_TIMEOUT_S", "0"), ("TIME_SCALE", "-1")],
+    [
+        ("UPSTREAM_READ_TIMEOUT_S", "soon"),
+        ("UPSTREAM_READ_TIMEOUT_S", "0"),
+        ("TIME_SCALE", "-1"),
+        ("SUBMIT_SETTLE_S", "1.5"),
+        ("SUBMIT_SETTLE_S", "901"),  # past SQS's longest delay
+    ],
 )
 def test_a_malformed_setting_fails_naming_it(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
