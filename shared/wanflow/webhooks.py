@@ -549,7 +549,11 @@ class Deliverer:
 
     def handle(self, message: Mapping[str, Any]) -> str:
         """Deliver one queue message; returns what happened (an Outcome, or why nothing was
-        posted: "early", "skipped", "dropped").
+        posted: "early", "skipped", "superseded", "dropped").
+
+        A task.running that comes after the task ended (a retry, or a concurrent batch that
+        ran late) is superseded: the client would see the task move backwards. Its terminal
+        event says more. A redelivery the client asked for is posted all the same.
 
         Only store or queue errors raise (the batch then reports the message as failed and SQS
         brings it back); everything the receiver does is recorded and answered here.
@@ -573,6 +577,13 @@ class Deliverer:
         target = record.webhook
         if target is None or notice.event not in target.events:
             return "dropped"
+        if (
+            not notice.redelivery
+            and record.status in TERMINAL
+            and notice.event != event_for(record.status)
+        ):
+            logger.info("webhook superseded by the task's end", extra={"event": notice.event})
+            return "superseded"
         if (
             notice.attempt == 1
             and not notice.redelivery

@@ -255,6 +255,41 @@ def test_retries_follow_the_schedule_with_one_webhook_id_until_delivered(
     )
 
 
+def test_a_running_event_delivered_after_the_task_ended_is_not_posted(
+    stack: LocalStack, receivers: Callable[..., HookReceiver]
+) -> None:
+    # GIVEN a task that ended, whose task.running was queued while it ran and is read only now
+    # (a retry, or a batch that ran late beside the one with its end)
+    sqs = stack.aws.client("sqs")
+    queue = sqs.create_queue(QueueName=f"notify-test-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    config = replace(runtime.config(), notify_queue_url=queue)
+    tenants = Tenants(stack.stack.ref("TasksTable"), stack.aws.client("dynamodb"))
+    deliverer = Deliverer(config, stack.store, tenants, stack.aws.client("s3"), sqs)
+    tenant = "hooks-superseded"
+    receiver = receivers(tenant)
+    record = _finished_task(stack, tenant, receiver.url)
+    notifications = Notifications(config, sqs)
+    assert notifications.task_event(record, "task.running")
+    # WHEN the queue is worked: the stale task.running first, then the task's end
+    _work(sqs, queue, deliverer, until=lambda: _depth(sqs, queue) == 0, timeout=10)
+    assert notifications.task_event(record, "task.succeeded")
+    _work(sqs, queue, deliverer, until=lambda: len(receiver.hits) >= 1, timeout=10)
+    # THEN the client only hears the end: its task never seems to move backwards
+    time.sleep(0.3)
+    assert [h.body["type"] for h in receiver.hits] == ["task.succeeded"]
+    # AND a redelivery the client asks for is still posted
+    notifications.redeliver(record, "task.running")
+    _work(sqs, queue, deliverer, until=lambda: len(receiver.hits) >= 2, timeout=10)
+    assert [h.body["type"] for h in receiver.hits] == ["task.succeeded", "task.running"]
+
+
+def _depth(sqs: Any, queue: str) -> int:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
 def test_a_task_failed_at_submit_sends_task_failed(
     stack: LocalStack, receivers: Callable[..., HookReceiver]
 ) -> None:
