@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from wanflow.errors import WanflowError
 
@@ -20,6 +21,34 @@ def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
         raise ConfigError(f"environment variable {name} is required and is not set")
+    return value
+
+
+N = TypeVar("N", int, float)
+
+
+def _positive(value: float) -> bool:
+    return value > 0
+
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: str,
+    kind: Callable[[str], N],
+    *,
+    allowed: Callable[[N], bool],
+    rule: str,
+) -> N:
+    """A numeric setting: `kind` of its text, and `allowed` (said as `rule`) or ConfigError."""
+    raw = env.get(name, default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        what = "whole seconds" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {what}, not {raw!r}") from None
+    if not allowed(value):
+        raise ConfigError(f"{name} must be {rule}, not {raw!r}")
     return value
 
 
@@ -48,31 +77,13 @@ class Config:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         """Read the settings template.yaml gives every function."""
         env = os.environ if env is None else env
-        raw_scale = env.get("TIME_SCALE", "1")
-        try:
-            time_scale = float(raw_scale)
-        except ValueError:
-            raise ConfigError(f"TIME_SCALE must be a number, not {raw_scale!r}") from None
-        if not time_scale > 0:
-            raise ConfigError("TIME_SCALE must be greater than 0")
-        raw_timeout = env.get("UPSTREAM_READ_TIMEOUT_S", "30")
-        try:
-            read_timeout = float(raw_timeout)
-        except ValueError:
-            raise ConfigError(
-                f"UPSTREAM_READ_TIMEOUT_S must be a number, not {raw_timeout!r}"
-            ) from None
-        if not read_timeout > 0:
-            raise ConfigError("UPSTREAM_READ_TIMEOUT_S must be greater than 0")
-        raw_settle = env.get("SUBMIT_SETTLE_S", "120")
-        try:
-            settle = int(raw_settle)
-        except ValueError:
-            raise ConfigError(
-                f"SUBMIT_SETTLE_S must be whole seconds, not {raw_settle!r}"
-            ) from None
-        if not 0 < settle <= 900:
-            raise ConfigError("SUBMIT_SETTLE_S must be 1 to 900 (SQS's longest delay)")
+        time_scale = _number(env, "TIME_SCALE", "1", float, allowed=_positive, rule="> 0")
+        read_timeout = _number(
+            env, "UPSTREAM_READ_TIMEOUT_S", "30", float, allowed=_positive, rule="> 0"
+        )
+        settle = _number(  # a delay on an SQS message: 900 s at most
+            env, "SUBMIT_SETTLE_S", "120", int, allowed=lambda v: 0 < v <= 900, rule="1 to 900"
+        )
         return cls(
             table_name=_required(env, "TABLE_NAME"),
             bucket_name=_required(env, "BUCKET_NAME"),
