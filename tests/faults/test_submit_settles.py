@@ -131,7 +131,7 @@ def test_a_submit_outlasting_its_settling_look_cancels_the_upstream_task_it_cann
 ) -> None:
     # GIVEN an upstream so slow that a submit is still waiting on its create when the settling
     # look comes (on AWS the function's timeout comes first; here nothing stops it)
-    faults(latency_s=SUBMIT_SETTLE_S + 2)
+    faults(latency_s=SUBMIT_SETTLE_S + 4)  # the create answers 4 s after the settling look
     key = f"settle-{uuid.uuid4()}"
     task_id = task_id_for(DEV_TENANT, key)
     creates = _creates(stack)
