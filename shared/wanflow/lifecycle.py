@@ -250,20 +250,34 @@ class Lifecycle:
         seen: datetime | None = None,
     ) -> dict[str, Any]:
         """Write the terminal state; `seen`: when the upstream's own end was first known."""
+        return {"status": self._write_end(record, status, changes, seen).status.value}
+
+    def _write_end(
+        self,
+        record: TaskRecord,
+        status: TaskStatus,
+        changes: dict[str, Any],
+        seen: datetime | None = None,
+    ) -> TaskRecord:
+        """Move the task to `status` and queue its terminal event; returns the task as it then
+        is (another writer's state, if it moved first: a terminal one's event is queued again)."""
         fields: dict[str, Any] = {**changes, "task_token": None}
         try:
             done = self.store.advance(record.id, status, fields)
         except StaleWrite as lost:  # another writer ended it first: theirs stands
             current = lost.current
-            if current is not None and current.status in TERMINAL:
-                return self._ended(current)
-            return {"status": (current.status if current else status).value}
+            if current is None:  # gone: nothing to say about it
+                return record.model_copy(update={"status": status})
+            if current.status in TERMINAL:
+                self._ended(current)
+            return current
         logger.info("task ended", extra={"task_id": record.id, "status": done.status.value})
         # Here, once per task: only the writer that won the move into the terminal state.
         observability.task_ended(
             done.model, done.status.value, polls=done.polls, time_to_detect_s=_detect_s(done, seen)
         )
-        return self._ended(done)
+        self._ended(done)
+        return done
 
     def _ended(self, record: TaskRecord) -> dict[str, Any]:
         """Queue the terminal event of a terminal task; NotifyUnavailable propagates, so the
@@ -342,13 +356,7 @@ class Lifecycle:
     def interrupt(self, record: TaskRecord, error: TaskError) -> TaskRecord:
         """Fail a task its submit left `accepted` (`Follower.settle`); returns the task as it
         then is (another writer's state, if it moved first)."""
-        try:
-            done = self.store.advance(record.id, TaskStatus.FAILED, {"error": error})
-        except StaleWrite as lost:
-            return lost.current if lost.current is not None else self.store.get(record.id)
-        observability.task_ended(done.model, done.status.value)
-        self._ended(done)
-        return done
+        return self._write_end(record, TaskStatus.FAILED, {"error": error})
 
     def record_failure(self, task_id: str, failure: Any) -> dict[str, Any]:
         """A step failed for good: write the failure on the task so nothing is silently lost."""
