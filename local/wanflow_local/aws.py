@@ -93,7 +93,8 @@ class LambdaContext:
 # function. It runs in a werkzeug request thread, so a handler may itself call this moto over
 # HTTP (the server is threaded) without deadlocking. Two more patches close gaps where moto is
 # less faithful than AWS: StopExecution and a task-token wait (`_set_stop`), and concurrent
-# writes of one DynamoDB item (`_dynamodb_call`).
+# writes of one DynamoDB item (`_dynamodb_call`). A last one only makes moto's dispatch cheaper
+# (`_backend_for_host`).
 
 _handlers: dict[str, Handler] = {}
 _handlers_lock = threading.Lock()
@@ -102,6 +103,9 @@ _original_invoke: Callable[..., str | bytes | None] | None = None
 
 _original_set_stop: Callable[..., None] | None = None
 _original_dynamodb_call: Callable[..., Any] | None = None
+_original_backend_for_host: Callable[..., Any] | None = None
+#: Request host → moto backend, as moto's dispatcher found it (see `_backend_for_host`).
+_backends_by_host: dict[str | None, Any] = {}
 #: Held by every DynamoDB request moto serves (see `_dynamodb_call`).
 _dynamodb_lock = threading.Lock()
 
@@ -110,8 +114,10 @@ def _install_hook() -> None:
     """Route LambdaSimpleBackend.invoke through `_invoke`, and make StopExecution end a wait
     on a task token (idempotent)."""
     global _original_invoke, _original_set_stop, _original_dynamodb_call  # noqa: PLW0603 -- process-wide by nature
+    global _original_backend_for_host  # noqa: PLW0603
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.dynamodb.responses import DynamoHandler
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.stepfunctions.parser.asl.eval.environment import Environment
 
     if _original_invoke is not None:
@@ -123,13 +129,17 @@ def _install_hook() -> None:
     setattr(Environment, "set_stop", _set_stop)  # noqa: B010
     _original_dynamodb_call = DynamoHandler.call_action
     setattr(DynamoHandler, "call_action", _dynamodb_call)  # noqa: B010
+    _original_backend_for_host = DomainDispatcherApplication.get_backend_for_host
+    setattr(DomainDispatcherApplication, "get_backend_for_host", _backend_for_host)  # noqa: B010
 
 
 def _remove_hook() -> None:
     """Put moto's own methods back (idempotent)."""
     global _original_invoke, _original_set_stop, _original_dynamodb_call  # noqa: PLW0603
+    global _original_backend_for_host  # noqa: PLW0603
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.dynamodb.responses import DynamoHandler
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.stepfunctions.parser.asl.eval.environment import Environment
 
     if _original_invoke is None:
@@ -140,6 +150,8 @@ def _remove_hook() -> None:
     _original_set_stop = None
     setattr(DynamoHandler, "call_action", _original_dynamodb_call)  # noqa: B010
     _original_dynamodb_call = None
+    setattr(DomainDispatcherApplication, "get_backend_for_host", _original_backend_for_host)  # noqa: B010
+    _original_backend_for_host = None
 
 
 def _dynamodb_call(handler: Any) -> Any:
@@ -154,6 +166,24 @@ def _dynamodb_call(handler: Any) -> Any:
     assert _original_dynamodb_call is not None
     with _dynamodb_lock:
         return _original_dynamodb_call(handler)
+
+
+def _backend_for_host(dispatcher: Any, host: str | None) -> Any:
+    """DomainDispatcherApplication.get_backend_for_host, remembered per host.
+
+    The last patch changes no behaviour. moto (5.2) dispatches every request under one lock,
+    and there lists its own package directory (a `stat` per service, some 170) and tries its
+    URL patterns one by one: about 1 ms, during which the threads that serve the other
+    requests wait for the lock, and a holder that yields the GIL in a `stat` makes them wait
+    longer. With a few dozen requests a second (the benches' hundred tasks in flight) the
+    local stack queued on that lock. The answer depends only on the host (a handful here).
+    """
+    assert _original_backend_for_host is not None
+    try:
+        return _backends_by_host[host]
+    except KeyError:
+        backend = _backends_by_host[host] = _original_backend_for_host(dispatcher, host)
+        return backend
 
 
 def _set_stop(env: Any, stop_date: Any, cause: str | None, error: str | None) -> None:
