@@ -93,65 +93,72 @@ class LambdaContext:
 # function. It runs in a werkzeug request thread, so a handler may itself call this moto over
 # HTTP (the server is threaded) without deadlocking. Two more patches close gaps where moto is
 # less faithful than AWS: StopExecution and a task-token wait (`_set_stop`), and concurrent
-# writes of one DynamoDB item (`_dynamodb_call`). A last one only makes moto's dispatch cheaper
-# (`_backend_for_host`).
+# writes of one DynamoDB item (`_dynamodb_call`). The last three change no behaviour, they only
+# take work off the one process that plays all of AWS here, which the benches' hundred tasks
+# in flight saturated: moto's request dispatch (`_backend_for_host`), the parse of the state
+# machine's definition at every execution start (`_evaluation_entrypoint`) and a new boto3
+# client at every Lambda task (`_lambda_client_for`).
 
 _handlers: dict[str, Handler] = {}
 _handlers_lock = threading.Lock()
-_original_invoke: Callable[..., str | bytes | None] | None = None
-
-
-_original_set_stop: Callable[..., None] | None = None
-_original_dynamodb_call: Callable[..., Any] | None = None
-_original_backend_for_host: Callable[..., Any] | None = None
+#: Patch name → moto's own function, while the patches are installed.
+_originals: dict[str, Any] = {}
 #: Request host → moto backend, as moto's dispatcher found it (see `_backend_for_host`).
 _backends_by_host: dict[str | None, Any] = {}
+#: State machine definition → its ANTLR parse tree (see `_evaluation_entrypoint`).
+_asl_trees: dict[str, Any] = {}
+#: (region, service, moto's port) → the client moto's Lambda tasks call with.
+_task_clients: dict[tuple[str, str, int], Any] = {}
+_cache_lock = threading.Lock()
 #: Held by every DynamoDB request moto serves (see `_dynamodb_call`).
 _dynamodb_lock = threading.Lock()
 
 
-def _install_hook() -> None:
-    """Route LambdaSimpleBackend.invoke through `_invoke`, and make StopExecution end a wait
-    on a task token (idempotent)."""
-    global _original_invoke, _original_set_stop, _original_dynamodb_call  # noqa: PLW0603 -- process-wide by nature
-    global _original_backend_for_host  # noqa: PLW0603
+def _patches() -> dict[str, tuple[Any, str, Any]]:
+    """Patch name → (owner, attribute, replacement)."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.dynamodb.responses import DynamoHandler
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-    if _original_invoke is not None:
+    return {
+        "invoke": (LambdaSimpleBackend, "invoke", _invoke),
+        "set_stop": (Environment, "set_stop", _set_stop),
+        "dynamodb_call": (DynamoHandler, "call_action", _dynamodb_call),
+        "backend_for_host": (
+            DomainDispatcherApplication,
+            "get_backend_for_host",
+            _backend_for_host,
+        ),
+        "evaluation_entrypoint": (
+            ExecutionWorker,
+            "_get_evaluation_entrypoint",
+            _evaluation_entrypoint,
+        ),
+        "lambda_client_for": (lambda_eval_utils, "boto_client_for", _lambda_client_for),
+    }
+
+
+def _install_hook() -> None:
+    """Install every patch (idempotent)."""
+    if _originals:
         return
-    _original_invoke = LambdaSimpleBackend.invoke
-    # setattr: mypy rightly refuses assigning to a method.
-    setattr(LambdaSimpleBackend, "invoke", _invoke)  # noqa: B010
-    _original_set_stop = Environment.set_stop
-    setattr(Environment, "set_stop", _set_stop)  # noqa: B010
-    _original_dynamodb_call = DynamoHandler.call_action
-    setattr(DynamoHandler, "call_action", _dynamodb_call)  # noqa: B010
-    _original_backend_for_host = DomainDispatcherApplication.get_backend_for_host
-    setattr(DomainDispatcherApplication, "get_backend_for_host", _backend_for_host)  # noqa: B010
+    for name, (owner, attribute, replacement) in _patches().items():
+        _originals[name] = getattr(owner, attribute)
+        # setattr: mypy rightly refuses assigning to a method.
+        setattr(owner, attribute, replacement)
 
 
 def _remove_hook() -> None:
-    """Put moto's own methods back (idempotent)."""
-    global _original_invoke, _original_set_stop, _original_dynamodb_call  # noqa: PLW0603
-    global _original_backend_for_host  # noqa: PLW0603
-    from moto.awslambda_simple.models import LambdaSimpleBackend
-    from moto.dynamodb.responses import DynamoHandler
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-    from moto.stepfunctions.parser.asl.eval.environment import Environment
-
-    if _original_invoke is None:
+    """Put moto's own functions back (idempotent)."""
+    if not _originals:
         return
-    setattr(LambdaSimpleBackend, "invoke", _original_invoke)  # noqa: B010
-    _original_invoke = None
-    setattr(Environment, "set_stop", _original_set_stop)  # noqa: B010
-    _original_set_stop = None
-    setattr(DynamoHandler, "call_action", _original_dynamodb_call)  # noqa: B010
-    _original_dynamodb_call = None
-    setattr(DomainDispatcherApplication, "get_backend_for_host", _original_backend_for_host)  # noqa: B010
-    _original_backend_for_host = None
+    for name, (owner, attribute, _) in _patches().items():
+        setattr(owner, attribute, _originals.pop(name))
+    with _cache_lock:
+        _task_clients.clear()
 
 
 def _dynamodb_call(handler: Any) -> Any:
@@ -163,27 +170,59 @@ def _dynamodb_call(handler: Any) -> Any:
     or, worse, pass a condition the other write was about to falsify. DynamoDB makes each
     write atomic per item; serialising moto's DynamoDB requests gives the same guarantee.
     """
-    assert _original_dynamodb_call is not None
     with _dynamodb_lock:
-        return _original_dynamodb_call(handler)
+        return _originals["dynamodb_call"](handler)
 
 
 def _backend_for_host(dispatcher: Any, host: str | None) -> Any:
     """DomainDispatcherApplication.get_backend_for_host, remembered per host.
 
-    The last patch changes no behaviour. moto (5.2) dispatches every request under one lock,
-    and there lists its own package directory (a `stat` per service, some 170) and tries its
-    URL patterns one by one: about 1 ms, during which the threads that serve the other
-    requests wait for the lock, and a holder that yields the GIL in a `stat` makes them wait
-    longer. With a few dozen requests a second (the benches' hundred tasks in flight) the
-    local stack queued on that lock. The answer depends only on the host (a handful here).
+    moto (5.2) dispatches every request under one lock, and there lists its own package
+    directory (a `stat` per service, some 170) and tries its URL patterns one by one: about
+    1 ms, while the threads serving the other requests wait for the lock, longer when the
+    holder yields the GIL in a `stat`. The answer depends only on the host (a handful here).
     """
-    assert _original_backend_for_host is not None
     try:
         return _backends_by_host[host]
     except KeyError:
-        backend = _backends_by_host[host] = _original_backend_for_host(dispatcher, host)
+        backend = _backends_by_host[host] = _originals["backend_for_host"](dispatcher, host)
         return backend
+
+
+def _evaluation_entrypoint(worker: Any) -> Any:
+    """ExecutionWorker._get_evaluation_entrypoint, with the definition's parse tree kept.
+
+    moto (5.2) parses the definition with ANTLR at every execution start (some 70 ms of CPU
+    here, for every task). The tree is only read afterwards, so it is kept per definition;
+    the evaluation components are still built anew from it for every execution, as moto does.
+    """
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    definition = worker._evaluation_details.state_machine_details.definition
+    with _cache_lock:
+        tree = _asl_trees.get(definition)
+    if tree is None:
+        program, tree = AmazonStateLanguageParser.parse(definition)
+        with _cache_lock:
+            _asl_trees[definition] = tree
+        return program
+    return Preprocessor().visit(tree)
+
+
+def _lambda_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    """moto's boto_client_for, for its Lambda tasks: one client per region and service (boto3
+    clients are thread-safe), where moto (5.2) makes a new one for every task it runs."""
+    from moto.settings import moto_server_port
+
+    key = (region, service, int(moto_server_port()))
+    with _cache_lock:
+        client = _task_clients.get(key)
+    if client is None:
+        client = _originals["lambda_client_for"](region, service, state_credentials)
+        with _cache_lock:
+            client = _task_clients.setdefault(key, client)
+    return client
 
 
 def _set_stop(env: Any, stop_date: Any, cause: str | None, error: str | None) -> None:
@@ -199,8 +238,7 @@ def _set_stop(env: Any, stop_date: Any, cause: str | None, error: str | None) ->
     """
     from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeSuccess
 
-    assert _original_set_stop is not None
-    _original_set_stop(env, stop_date=stop_date, cause=cause, error=error)
+    _originals["set_stop"](env, stop_date=stop_date, cause=cause, error=error)
     pool = getattr(env.callback_pool_manager, "_pool", {})
     for token, endpoint in list(pool.items()):
         if endpoint.get_outcome() is None:
@@ -221,8 +259,8 @@ def _invoke(  # noqa: PLR0917 -- moto calls it positionally with this exact sign
     with _handlers_lock:
         handler = _handlers.get(function.function_name)
     if handler is None:
-        assert _original_invoke is not None
-        return _original_invoke(backend, function_name, qualifier, body, headers, response_headers)
+        echo: Callable[..., str | bytes | None] = _originals["invoke"]
+        return echo(backend, function_name, qualifier, body, headers, response_headers)
 
     event = _parse_event(body)
     # moto's own callers (SQS event source mappings) pass a plain dict; werkzeug's headers are
