@@ -70,13 +70,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     correlate(task_id)
     logger.thread_safe_append_keys(step=step)
     if step == "follow":
-        runtime.follower().follow(
-            task_id,
-            event["token"],
-            event["how"],
-            int(event["first_wait_s"]),
-            int(event["callback_timeout_s"]),
-        )
+        runtime.follower().follow(task_id, event["token"], event["how"])
         return {}
     steps = runtime.lifecycle()
     if step == "finalize":

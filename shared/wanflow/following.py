@@ -39,7 +39,7 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from wanflow.schedule import callback_wait_s, follow_timeout_s, next_poll
+from wanflow.schedule import callback_wait_s, follow_timeout_s
 from wanflow.store import StaleWrite, TaskNotFound
 from wanflow.task import TERMINAL, TaskError, TaskStatus
 from wanflow.upstream import UpstreamRejected, UpstreamThrottled
@@ -79,13 +79,10 @@ SETTLE = "settle"
 def start_execution(sfn: SFNClient, config: Config, record: TaskRecord) -> None:
     """Start the execution named by the task id. Starting it again is harmless: a running one
     with the same input is returned by Step Functions, a finished one refused (and ignored)."""
-    timing = record.timing
     execution_input = {
         "task_id": record.id,
         "completion": record.completion,
-        "first_wait_s": config.scaled_wait(next_poll(timing, 0, None, 0).wait_s),
-        "callback_timeout_s": config.scaled_timeout(callback_wait_s(timing)),
-        "follow_timeout_s": config.scaled_timeout(follow_timeout_s(timing)),
+        "follow_timeout_s": config.scaled_timeout(follow_timeout_s(record.timing)),
     }
     try:
         sfn.start_execution(
@@ -145,16 +142,16 @@ class Follower:
     sfn: SFNClient
     rng: random.Random = field(default_factory=random.Random)
 
-    def follow(
-        self, task_id: str, token: str, how: str, first_wait_s: int, callback_timeout_s: int
-    ) -> None:
+    def follow(self, task_id: str, token: str, how: str) -> None:
         """Keep the execution's token on the task and start the poll chain.
 
         `how`: `callback` (wait for the callback; the first look at the callback timeout),
-        `poll` (the first look after `first_wait_s`), or `recheck` (a callback said done but the
-        upstream did not: the next look when the schedule says). The token is written before
-        the callbacks are looked for, and the receiver records a callback before it reads the
-        token: whichever comes second sees the other.
+        `poll` (the first look when the schedule says), or `recheck` (a callback said done but
+        the upstream did not: the next look when the schedule says). Both are counted from the
+        task's creation, so the time the execution took to get here (a slow start, a throttled
+        StartExecution, the settling look's restart) does not delay them. The token is written
+        before the callbacks are looked for, and the receiver records a callback before it
+        reads the token: whichever comes second sees the other.
         """
         store = self.steps.store
         try:
@@ -166,15 +163,14 @@ class Follower:
             if store.has_events(task_id):
                 self.resume(token, "finalize", "callback")
                 return
-            delay = callback_timeout_s
-        elif how == "recheck":  # a hint that did not hold: on with the schedule
+            left = callback_wait_s(record.timing) - self.steps.elapsed_s(record)
+            delay = self.config.scaled_timeout(left)
+        else:  # the first look, or after a hint that did not hold: on with the schedule
             plan = self.steps.next_look(record, record.polls)
             if plan["next"] == "time_out":
                 self.resume(token, "time_out", "poll")
                 return
             delay = int(plan["wait_s"])
-        else:
-            delay = first_wait_s
         self._schedule(PollMessage(task_id, token, record.polls), delay)
 
     def poll(self, message: PollMessage, redelivered: bool = False) -> None:
