@@ -42,20 +42,54 @@ def look(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None
     runtime.follower().poll(message, redelivered=record.attributes.approximate_receive_count != "1")
 
 
-def _looks(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # Imported here: the state machine's steps, most of the invocations, never need it.
-    from aws_lambda_powertools.utilities.batch import (
-        BatchProcessor,
-        EventType,
-        process_partial_response,
-    )
+#: Most looks of one batch under way at once (the poll queue's BatchSize is 10).
+_PARALLEL_LOOKS = 10
 
-    processor = BatchProcessor(event_type=EventType.SQS)
-    return dict(
-        process_partial_response(
-            event=event, record_handler=look, processor=processor, context=context
-        )
-    )
+
+def _task_of(record: SQSRecord) -> str:
+    """The task a poll queue message is about (its message id when it cannot be read)."""
+    try:
+        body = json.loads(record.body)
+        return str(body.get("task_id") or body.get("settle") or record.message_id)
+    except (ValueError, AttributeError):
+        return record.message_id
+
+
+def _look_in_turn(records: list[SQSRecord], context: LambdaContext) -> list[str]:
+    """Look for each message in turn (one task's messages, in batch order); returns the message
+    ids that failed, so SQS brings them back."""
+    failed = []
+    for record in records:
+        logger.thread_safe_clear_keys()
+        try:
+            look(record, context)
+        except Exception:  # this message comes back; the others of the batch go on
+            logger.exception("look failed", extra={"message_id": record.message_id})
+            failed.append(record.message_id)
+    return failed
+
+
+def _looks(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """A batch of looks, the tasks side by side (a look mostly waits on the upstream and
+    DynamoDB: ten in turn made the last of a full batch up to ten looks late), each task's
+    messages in turn (a redelivery and its twin never race past the duplicate guard)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    by_task: dict[str, list[SQSRecord]] = {}
+    for raw in event["Records"]:
+        record = SQSRecord(raw)
+        by_task.setdefault(_task_of(record), []).append(record)
+    groups = list(by_task.values())
+    if len(groups) == 1:
+        failed = _look_in_turn(groups[0], context)
+    else:
+        with ThreadPoolExecutor(min(len(groups), _PARALLEL_LOOKS), "look") as pool:
+            failed = [
+                i for ids in pool.map(_look_in_turn, groups, [context] * len(groups)) for i in ids
+            ]
+    return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
 
 
 @logger.inject_lambda_context(clear_state=True)
