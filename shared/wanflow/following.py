@@ -111,6 +111,8 @@ class PollMessage:
     token: str
     polls: int
     errors: int = 0
+    #: When the look is due (epoch seconds; set when the message is sent).
+    due: float | None = None
 
     def to_body(self) -> str:
         """The message body."""
@@ -120,6 +122,7 @@ class PollMessage:
                 "token": self.token,
                 "polls": self.polls,
                 "errors": self.errors,
+                "due": self.due,
             }
         )
 
@@ -127,8 +130,13 @@ class PollMessage:
     def from_body(cls, body: Any) -> PollMessage:
         """Read a message body (ValueError or KeyError when it is not one)."""
         data = json.loads(body) if isinstance(body, str | bytes) else body
+        due = data.get("due")
         return cls(
-            str(data["task_id"]), str(data["token"]), int(data["polls"]), int(data["errors"])
+            str(data["task_id"]),
+            str(data["token"]),
+            int(data["polls"]),
+            int(data["errors"]),
+            None if due is None else float(due),
         )
 
 
@@ -193,12 +201,13 @@ class Follower:
             return
         if redelivered and record.polls == message.polls + 1:
             logger.info("look redelivered after it was recorded", extra={"task_id": record.id})
-            message = replace(message, polls=record.polls, errors=0)
+            message = replace(message, polls=record.polls, errors=0, due=None)
         elif record.polls != message.polls:
             logger.info("duplicate poll dropped", extra={"task_id": record.id})
             return
+        late_s = 0.0 if message.due is None else self.steps.now().timestamp() - message.due
         try:
-            decision = self.steps.check(record)
+            decision = self.steps.check(record, late_s)
         except UpstreamRejected as exc:  # the upstream refuses to say: retrying will not help
             self.fail(message.token, exc)
             return
@@ -263,10 +272,12 @@ class Follower:
 
     def _schedule(self, message: PollMessage, delay_s: int) -> None:
         # A longer wait is cut to SQS's limit: that look comes early and schedules the rest.
+        delay_s = max(0, min(delay_s, MAX_DELAY_S))
+        due = round(self.steps.now().timestamp() + delay_s, 3)
         self.sqs.send_message(
             QueueUrl=self.config.poll_queue_url,
-            MessageBody=message.to_body(),
-            DelaySeconds=max(0, min(delay_s, MAX_DELAY_S)),
+            MessageBody=replace(message, due=due).to_body(),
+            DelaySeconds=delay_s,
         )
 
     def _backoff(self, message: PollMessage) -> int:

@@ -32,7 +32,7 @@ from wanflow.catalog import get_model
 from wanflow.catalog.responses import UpstreamOutput, UpstreamSnapshot
 from wanflow.config import Config
 from wanflow.errors import WanflowError
-from wanflow.schedule import next_poll
+from wanflow.schedule import MIN_STEP_S, next_poll, step_s
 from wanflow.store import StaleWrite, TaskRecord, TaskStore
 from wanflow.task import (
     TERMINAL,
@@ -117,11 +117,12 @@ class Lifecycle:
         real = (self.now() - _parse_time(record.created_at)).total_seconds()
         return real / self.config.time_scale
 
-    def check(self, record: TaskRecord) -> dict[str, Any]:
+    def check(self, record: TaskRecord, late_s: float = 0.0) -> dict[str, Any]:
         """Read the upstream status once, record it, and say what happens next.
 
         Returns `{"next": "finalize" | "time_out" | "wait", "wait_s": int, "polls": int}`:
-        `wait_s` in this deployment's seconds, `polls` the task's poll count after this look.
+        `wait_s` in this deployment's seconds, `polls` the task's poll count after this look;
+        `late_s`: how late this look came (see `next_look`).
         """
         task_id = record.id
         if record.status in TERMINAL or record.upstream_id is None:
@@ -142,15 +143,24 @@ class Lifecycle:
             return {"next": "finalize", "wait_s": 0, "polls": polls}
         else:
             record = self._note_progress(record, snapshot, polls)
-        return self.next_look(record, polls)
+        return self.next_look(record, polls, late_s)
 
-    def next_look(self, record: TaskRecord, polls: int) -> dict[str, Any]:
+    def next_look(self, record: TaskRecord, polls: int, late_s: float = 0.0) -> dict[str, Any]:
         """What the schedule says after `polls` looks: `{"next": "time_out" | "wait", "wait_s":
-        int (this deployment's seconds), "polls": polls}`."""
-        decision = next_poll(record.timing, self.elapsed_s(record), record.progress, polls)
+        int (this deployment's seconds), "polls": polls}`.
+
+        `late_s` (this deployment's seconds): how long after its due time this look came. The
+        next one will likely be as late (the same queue, batches and cold starts), so its
+        message is sent that much sooner, by at most half a step: the looks land on the
+        schedule's grid instead of behind it.
+        """
+        timing = record.timing
+        decision = next_poll(timing, self.elapsed_s(record), record.progress, polls)
         if decision.give_up:
             return {"next": "time_out", "wait_s": 0, "polls": polls}
-        return {"next": "wait", "wait_s": self.config.scaled_wait(decision.wait_s), "polls": polls}
+        early_s = min(max(late_s, 0.0) / self.config.time_scale, step_s(timing) / 2)
+        wait_s = self.config.scaled_wait(max(decision.wait_s - early_s, MIN_STEP_S))
+        return {"next": "wait", "wait_s": wait_s, "polls": polls}
 
     def _note_progress(self, record: TaskRecord, snap: UpstreamSnapshot, polls: int) -> TaskRecord:
         changes: dict[str, Any] = {
