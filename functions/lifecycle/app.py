@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 _RESERVE_MS = 70_000
 
 
-def look(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
-    """One poll message (the parameter must be named `record` for Powertools).
+def look(record: SQSRecord, body: Any, lambda_context: LambdaContext | None = None) -> None:
+    """One poll message, its body already read (None when it could not be).
 
     Once too little of the invocation is left for another look, the rest of the batch is put
     back on the queue at once rather than failed (which would delay it by the visibility
@@ -27,7 +27,8 @@ def look(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None
     """
     from wanflow.following import SETTLE, PollMessage
 
-    body = json.loads(record.body)
+    if not isinstance(body, dict):
+        raise ValueError(f"not a poll queue message: {record.body[:200]!r}")
     if SETTLE in body:  # a submit's settling look
         correlate(str(body[SETTLE]))
         logger.thread_safe_append_keys(step="settle")
@@ -46,23 +47,26 @@ def look(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None
 _PARALLEL_LOOKS = 10
 
 
-def _task_of(record: SQSRecord) -> str:
-    """The task a poll queue message is about (its message id when it cannot be read)."""
+def _read(record: SQSRecord) -> tuple[str, Any]:
+    """The task a poll queue message is about (its message id when the body cannot be read),
+    and its body (None then)."""
     try:
         body = json.loads(record.body)
-        return str(body.get("task_id") or body.get("settle") or record.message_id)
-    except (ValueError, AttributeError):
-        return record.message_id
+    except ValueError:
+        return record.message_id, None
+    if not isinstance(body, dict):
+        return record.message_id, None
+    return str(body.get("task_id") or body.get("settle") or record.message_id), body
 
 
-def _look_in_turn(records: list[SQSRecord], context: LambdaContext) -> list[str]:
+def _look_in_turn(messages: list[tuple[SQSRecord, Any]], context: LambdaContext) -> list[str]:
     """Look for each message in turn (one task's messages, in batch order); returns the message
     ids that failed, so SQS brings them back."""
     failed = []
-    for record in records:
+    for record, body in messages:
         logger.thread_safe_clear_keys()
         try:
-            look(record, context)
+            look(record, body, context)
         except Exception:  # this message comes back; the others of the batch go on
             logger.exception("look failed", extra={"message_id": record.message_id})
             failed.append(record.message_id)
@@ -77,18 +81,18 @@ def _looks(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    by_task: dict[str, list[SQSRecord]] = {}
+    by_task: dict[str, list[tuple[SQSRecord, Any]]] = {}
     for raw in event["Records"]:
         record = SQSRecord(raw)
-        by_task.setdefault(_task_of(record), []).append(record)
+        task, body = _read(record)
+        by_task.setdefault(task, []).append((record, body))
     groups = list(by_task.values())
     if len(groups) == 1:
         failed = _look_in_turn(groups[0], context)
     else:
         with ThreadPoolExecutor(min(len(groups), _PARALLEL_LOOKS), "look") as pool:
-            failed = [
-                i for ids in pool.map(_look_in_turn, groups, [context] * len(groups)) for i in ids
-            ]
+            results = pool.map(lambda group: _look_in_turn(group, context), groups)
+            failed = [message_id for ids in results for message_id in ids]
     return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
 
 
