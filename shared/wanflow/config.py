@@ -72,6 +72,9 @@ class Config:
     #: When a submit's settling look comes (wall-clock seconds): past the submit function's
     #: own timeout, so the submit it checks on has surely ended.
     submit_settle_s: int = 120
+    #: The role whose sessions sign the uploaded images' URLs handed to the upstream ("": the
+    #: function's own credentials, whose end the code cannot know).
+    image_reader_role_arn: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -104,6 +107,8 @@ class Config:
             allow_http_callbacks=env.get("WANFLOW_LOCAL_HTTP_CALLBACKS") == "1",
             # Set with the Parameters and Secrets extension layer (template.yaml).
             secrets_via_extension=env.get("WANFLOW_SECRETS_VIA_EXTENSION") == "1",
+            # Only the function that turns uploads into tasks reads it.
+            image_reader_role_arn=env.get("IMAGE_READER_ROLE_ARN", "").strip(),
         )
 
     def scaled_wait(self, seconds: float) -> int:
