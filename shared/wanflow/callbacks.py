@@ -93,13 +93,18 @@ class CallbackReceiver:
             return Reply(200, {"received": True, "duplicate": not first})
         token = task.get("task_token")
         if token:
+            from wanflow.following import token_gone
+
             sfn = self.sfn()
             try:
                 sfn.send_task_success(
                     taskToken=str(token), output='{"next": "finalize", "via": "callback"}'
                 )
-            except (sfn.exceptions.InvalidToken, sfn.exceptions.TaskTimedOut):
-                logger.info("token already used or timed out", extra={"task_id": task_id})
+            except token_gone(sfn):
+                logger.info(
+                    "token already used, timed out or its execution ended",
+                    extra={"task_id": task_id},
+                )
         return Reply(200, {"received": True, "duplicate": not first})
 
 

@@ -76,6 +76,14 @@ INTERRUPTED = TaskError(
 SETTLE = "settle"
 
 
+def token_gone(sfn: SFNClient) -> tuple[type[Exception], ...]:
+    """What SendTaskSuccess/SendTaskFailure raise for a token nobody waits on any more: used
+    (`InvalidToken`), timed out (`TaskTimedOut`), or of an execution that ended or was stopped
+    (`TaskDoesNotExist`; a cancel stops the execution while a look may still be on its way)."""
+    errors = sfn.exceptions
+    return (errors.InvalidToken, errors.TaskTimedOut, errors.TaskDoesNotExist)
+
+
 def start_execution(sfn: SFNClient, config: Config, record: TaskRecord) -> None:
     """Start the execution named by the task id. Starting it again is harmless: a running one
     with the same input is returned by Step Functions, a finished one refused (and ignored)."""
@@ -257,8 +265,8 @@ class Follower:
         output = json.dumps({"next": then, "via": via})
         try:
             self.sfn.send_task_success(taskToken=token, output=output)
-        except (self.sfn.exceptions.InvalidToken, self.sfn.exceptions.TaskTimedOut):
-            logger.info("task token already used or timed out")
+        except token_gone(self.sfn):
+            logger.info("task token already used, timed out or its execution ended")
 
     def fail(self, token: str, exc: Exception) -> None:
         """Fail the token: the state machine records the failure on the task."""
@@ -267,8 +275,8 @@ class Follower:
             self.sfn.send_task_failure(
                 taskToken=token, error=type(exc).__name__, cause=str(exc)[:1000]
             )
-        except (self.sfn.exceptions.InvalidToken, self.sfn.exceptions.TaskTimedOut):
-            logger.info("task token already used or timed out")
+        except token_gone(self.sfn):
+            logger.info("task token already used, timed out or its execution ended")
 
     def _schedule(self, message: PollMessage, delay_s: int) -> None:
         # A longer wait is cut to SQS's limit: that look comes early and schedules the rest.
