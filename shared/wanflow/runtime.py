@@ -51,9 +51,12 @@ def _client(name: str) -> Any:
 
 @cache
 def dynamodb() -> DynamoDBClient:
-    """The DynamoDB client."""
+    """The DynamoDB client, raising StoreUnavailable for throttling, service and connection
+    errors (store.translate_errors) whichever module calls it."""
+    from wanflow.store import translate_errors
+
     client: DynamoDBClient = _client("dynamodb")
-    return client
+    return translate_errors(client)
 
 
 @cache

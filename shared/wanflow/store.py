@@ -16,7 +16,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import Field
 from pydantic_core import to_jsonable_python
 
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 _SERIALIZE = TypeSerializer().serialize
 _DESERIALIZE = TypeDeserializer().deserialize
 _NOT_TERMINAL = tuple(s for s in TaskStatus if s not in TERMINAL)
+# Refused or dropped connections, timeouts: EndpointConnectionError, ConnectTimeoutError,
+# ReadTimeoutError, ConnectionClosedError and the like.
+_CONNECTION_ERRORS = (BotoConnectionError, HTTPClientError)
 
 
 def now_iso() -> str:
@@ -99,6 +103,56 @@ class TaskRecord(Schema):
         )
 
 
+class StoreUnavailable(WanflowError):
+    """DynamoDB could not serve the call now (throttled, a service error, or unreachable) after
+    botocore's own retries: a later try may succeed. The state machine retries a step that
+    raises it (the Lambda error type it sees is this class's name)."""
+
+    code = "store_unavailable"
+
+
+#: DynamoDB's answers that say "not now" rather than "not this request".
+TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+_HOOK_ID = "wanflow-store-unavailable"
+
+
+def _after_call(http_response: Any, parsed: Mapping[str, Any], **_: Any) -> None:
+    if getattr(http_response, "status_code", 200) < 300:
+        return
+    error = parsed.get("Error") or {}
+    code = error.get("Code")
+    if code in TRANSIENT_CODES:
+        raise StoreUnavailable(f"DynamoDB answered {code}: {error.get('Message') or ''}".strip())
+
+
+def _after_call_error(exception: Exception, **_: Any) -> None:
+    if isinstance(exception, _CONNECTION_ERRORS):
+        raise StoreUnavailable(f"DynamoDB unreachable: {type(exception).__name__}: {exception}")
+
+
+def translate_errors(client: DynamoDBClient) -> DynamoDBClient:
+    """Make `client` raise StoreUnavailable for throttling, service and connection errors.
+
+    Installed on the client (botocore's `after-call` events, which come once botocore's own
+    retries are spent), so every DynamoDB user sharing it (tasks, tenants and API keys, the
+    delivery log, pending uploads) gets the same translation without wrapping each call;
+    every other error (a failed condition, a validation error) stays a ClientError.
+    Idempotent; returns the client.
+    """
+    events = client.meta.events
+    events.register("after-call.dynamodb", _after_call, unique_id=_HOOK_ID)
+    events.register("after-call-error.dynamodb", _after_call_error, unique_id=_HOOK_ID + "-io")
+    return client
+
+
 class TaskNotFound(WanflowError):
     """No task has that id."""
 
@@ -144,7 +198,7 @@ class TaskStore:
 
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         self.table = table_name
-        self.client = client
+        self.client = translate_errors(client)
 
     def create(self, record: TaskRecord) -> None:
         """Store a new task; TaskExists if its id is taken."""

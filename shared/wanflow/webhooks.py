@@ -43,7 +43,7 @@ from wanflow.config import Config, ConfigError
 from wanflow.errors import ErrorItem, WanflowError
 from wanflow.results import present
 from wanflow.schema import Schema
-from wanflow.store import TaskNotFound, TaskRecord, TaskStore
+from wanflow.store import StoreUnavailable, TaskNotFound, TaskRecord, TaskStore
 from wanflow.task import TERMINAL, WEBHOOK_EVENTS, TaskStatus, WebhookEvent, WebhookTarget
 
 if TYPE_CHECKING:
@@ -668,7 +668,7 @@ class Deliverer:
         # The post already happened: a log write that fails must not make SQS post it again.
         try:
             self.log.append(task_id, delivery)
-        except (ClientError, BotoCoreError):
+        except (ClientError, BotoCoreError, StoreUnavailable):
             logger.exception("delivery log write failed", extra={"task_id": task_id})
         logger.info(
             "webhook attempt",
