@@ -34,7 +34,9 @@ def submit() -> Response[str]:
     )
     try:
         tenant = tenant_of(app.current_event.raw_event.get("requestContext"))
-        base_url = public_base_url(app.current_event.raw_event)
+        base_url = public_base_url(
+            app.current_event.raw_event, http=runtime.config().allow_http_callbacks
+        )
         task, created = runtime.submitter().submit(
             tenant, body, idempotency_key=key, public_base_url=base_url
         )

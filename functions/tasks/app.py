@@ -150,12 +150,16 @@ def create_upload() -> Response[str]:
     return _json(201, ticket.model_dump(mode="json"))
 
 
+def _base_url() -> str | None:
+    return public_base_url(app.current_event.raw_event, http=runtime.config().allow_http_callbacks)
+
+
 @app.get("/openapi.json")
 def openapi_document() -> Response[str]:
     """The committed OpenAPI document, its `servers` set to the URL the caller reached."""
     from wanflow import openapi  # only the docs routes need it: not on every cold start
 
-    return _json(200, openapi.published(public_base_url(app.current_event.raw_event)))
+    return _json(200, openapi.published(_base_url()))
 
 
 @app.get("/docs")
@@ -163,7 +167,7 @@ def docs() -> Response[str]:
     """Swagger UI for the document; `?format=json` is the document (Swagger UI links it)."""
     from wanflow import openapi
 
-    document = openapi.published(public_base_url(app.current_event.raw_event))
+    document = openapi.published(_base_url())
     if (app.current_event.query_string_parameters or {}).get("format") == "json":
         return _json(200, document)
     return Response(200, "text/html; charset=utf-8", openapi.docs_page(document))

@@ -125,7 +125,7 @@ class ApiGateway:
         self.stop()
 
     def handle(
-        self, method: str, target: str, headers: dict[str, str], body: bytes, host: str
+        self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         """Answer one HTTP request as API Gateway and the Lambda behind it would."""
         parts = urlsplit(target)
@@ -144,7 +144,9 @@ class ApiGateway:
                     headers=headers,
                     body=body,
                 )
-                event["requestContext"]["domainName"] = host
+                # API Gateway sets the domain itself (the API's own, never the client's Host
+                # header): the callback URL handed to the upstream is built from it.
+                event["requestContext"]["domainName"] = self.url.split("/")[2]
                 refused = self._authorize(route, event, headers)
                 return refused or self._invoke(route, event)
         return _not_found()
@@ -270,13 +272,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        headers = dict(self.headers.items())
-        # API Gateway tells the function how the client reached it; here that is plain HTTP.
+        # API Gateway tells the function how the client reached it, in place of any such header
+        # the client sent; here that is plain HTTP.
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "x-forwarded-proto"}
         headers["X-Forwarded-Proto"] = "http"
-        host = self.headers.get("Host") or "127.0.0.1"
-        status, out_headers, data = self.server.api.handle(
-            self.command, self.path, headers, body, host
-        )
+        status, out_headers, data = self.server.api.handle(self.command, self.path, headers, body)
         self.send_response(status)
         for name, value in out_headers.items():
             self.send_header(name, value)

@@ -61,15 +61,18 @@ def decode_cursor(cursor: str | None, tenant: str) -> dict[str, Any] | None:
     return dict(key)
 
 
-def public_base_url(event: dict[str, Any]) -> str | None:
-    """This API's URL as the caller reached it, from an API Gateway proxy event."""
+def public_base_url(event: dict[str, Any], *, http: bool = False) -> str | None:
+    """This API's URL, from what API Gateway itself puts in a proxy event (`domainName`,
+    `stage`), never from a header the client chose: the upstream's callbacks are sent to it.
+
+    HTTPS, as API Gateway serves; `http` (the local stack's configuration, plain HTTP on
+    loopback) is the one way to get anything else.
+    """
     context = event.get("requestContext") or {}
     domain, stage = context.get("domainName"), context.get("stage")
     if not domain or not stage:
         return None
-    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
-    scheme = headers.get("x-forwarded-proto") or "https"
-    return f"{scheme}://{domain}/{stage}"
+    return f"{'http' if http else 'https'}://{domain}/{stage}"
 
 
 def error_body(code: str, message: str, kind: str, param: str | None = None) -> dict[str, Any]:
