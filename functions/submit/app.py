@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanflow import runtime
 from wanflow.errors import WanflowError
-from wanflow.http import error_body, public_base_url, tenant_of, to_http
+from wanflow.http import json_body, public_base_url, tenant_of, to_http
 from wanflow.observability import correlate, log_metrics, logger, trace_handler
 
 app = APIGatewayRestResolver()
@@ -23,16 +23,11 @@ def _json(status: int, body: dict[str, Any]) -> Response[str]:
 @app.post("/v1/tasks")
 def submit() -> Response[str]:
     """Submit one generation task."""
-    try:
-        body = json.loads(app.current_event.body or "")
-    except ValueError:
-        return _json(
-            400, error_body("invalid_json", "the body must be JSON", "invalid_request_error")
-        )
     key = app.current_event.headers.get("Idempotency-Key") or app.current_event.headers.get(
         "idempotency-key"
     )
     try:
+        body = json_body(app.current_event.raw_event)
         tenant = tenant_of(app.current_event.raw_event.get("requestContext"))
         base_url = public_base_url(
             app.current_event.raw_event, http=runtime.config().allow_http_callbacks

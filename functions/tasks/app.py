@@ -13,11 +13,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanflow import runtime
 from wanflow.http import (
+    RequestRefused,
     Unauthenticated,
     decode_cursor,
     encode_cursor,
     error_body,
+    json_body,
+    plausible_id,
     public_base_url,
+    query_params,
     tenant_of,
     to_http,
 )
@@ -46,6 +50,8 @@ def _own_task(task_id: str) -> TaskRecord | None:
     """The caller's task; None for a missing one and for another tenant's alike."""
     correlate(task_id)
     tenant = _tenant()  # first: no tenant is a 401, whether the task exists or not
+    if not plausible_id(task_id):
+        return None
     try:
         record = runtime.store().get(task_id)
     except TaskNotFound:
@@ -66,7 +72,7 @@ def get_task(task_id: str) -> Response[str]:
 @app.get("/v1/tasks")
 def list_tasks() -> Response[str]:
     """The tenant's tasks, newest first, filtered by status and model, a page at a time."""
-    params = app.current_event.query_string_parameters or {}
+    params = query_params(app.current_event.raw_event)
     try:
         limit = int(params.get("limit", "20"))
         if not 1 <= limit <= MAX_LIMIT:
@@ -100,6 +106,12 @@ def cancel_task(task_id: str) -> Response[str]:
     from wanflow.upstream import UpstreamThrottled, UpstreamUnavailable
 
     correlate(task_id)
+    if json_body(app.current_event.raw_event, optional=True):
+        message = "cancel takes no parameters: send no body, or {}"
+        return _json(400, error_body("invalid_body", message, "invalid_request_error"))
+    if not plausible_id(task_id):
+        _tenant()  # no tenant is a 401 first, as for any task
+        return _not_found(task_id)
     s3, bucket = runtime.s3(), runtime.config().bucket_name
     try:
         done = runtime.canceller().cancel(_tenant(), task_id)
@@ -136,12 +148,7 @@ def create_upload() -> Response[str]:
     from wanflow.errors import InvalidRequest
 
     tenant = _tenant()
-    try:
-        body = json.loads(app.current_event.body or "")
-    except ValueError:
-        return _json(
-            400, error_body("invalid_json", "the body must be JSON", "invalid_request_error")
-        )
+    body = json_body(app.current_event.raw_event)
     try:
         ticket = runtime.uploads().grant(tenant, body)
     except InvalidRequest as exc:
@@ -168,7 +175,7 @@ def docs() -> Response[str]:
     from wanflow import openapi
 
     document = openapi.published(_base_url())
-    if (app.current_event.query_string_parameters or {}).get("format") == "json":
+    if query_params(app.current_event.raw_event).get("format") == "json":
         return _json(200, document)
     return Response(200, "text/html; charset=utf-8", openapi.docs_page(document))
 
@@ -198,15 +205,11 @@ def redeliver(task_id: str) -> Response[str]:
     from wanflow.task import WEBHOOK_EVENTS
     from wanflow.webhooks import EventNotAvailable, NoWebhook, Redelivery
 
+    body = json_body(app.current_event.raw_event, optional=True) or {}
     record = _own_task(task_id)
     if record is None:
         return _not_found(task_id)
-    raw = app.current_event.body
-    try:
-        body = json.loads(raw) if raw and raw.strip() else {}
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or set(body) - {"event"}:
+    if set(body) - {"event"}:
         return _bad_event('the body must be empty or {"event": "<event name>"}')
     event = body.get("event")
     if event is not None and event not in WEBHOOK_EVENTS:
@@ -229,6 +232,12 @@ def redeliver(task_id: str) -> Response[str]:
 @app.exception_handler(Unauthenticated)  # type: ignore[untyped-decorator]
 def _unauthenticated(exc: Unauthenticated) -> Response[str]:
     """No tenant from the authorizer: 401 on every route, never a guessed tenant."""
+    return _json(*to_http(exc))
+
+
+@app.exception_handler(RequestRefused)  # type: ignore[untyped-decorator]
+def _refused(exc: RequestRefused) -> Response[str]:
+    """A body or query that cannot be read at all: 400, 413 or 415, on every route."""
     return _json(*to_http(exc))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanflow import runtime
+from wanflow.http import RequestRefused, json_body, to_http
 from wanflow.observability import correlate, log_metrics, logger
 
 
@@ -23,12 +24,22 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point (API Gateway proxy event)."""
     task_id = str((event.get("pathParameters") or {}).get("task_id") or "")
     signature = (event.get("queryStringParameters") or {}).get("sig")
+    correlate(task_id)
+    try:
+        # First, and with nothing but the standard library: a hostile body (forged or not) is
+        # refused before the secret is read or anything is touched.
+        json_body(event)
+    except RequestRefused as exc:
+        return _reply(*to_http(exc))
     raw = event.get("body") or ""
     body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
-    correlate(task_id)
     reply = runtime.callback_receiver().receive(task_id, signature, body)
+    return _reply(reply.status_code, reply.body)
+
+
+def _reply(status: int, body: dict[str, Any]) -> dict[str, Any]:
     return {
-        "statusCode": reply.status_code,
+        "statusCode": status,
         "headers": {"Content-Type": "application/json"},
-        "body": json.dumps(reply.body),
+        "body": json.dumps(body),
     }

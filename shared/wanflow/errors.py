@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from wanflow.schema import Schema
 
 INVALID_REQUEST = "invalid_request_error"
+#: The most problems an error body lists; `more_errors` counts the rest. A body of 100,000
+#: unknown fields would otherwise answer some 14 MB, over Lambda's 6 MB response limit.
+MAX_LISTED_ERRORS = 50
+#: Longest message and param kept in an error item. Both may quote the client's input (an
+#: unknown field's name, a value that is not one of the choices); 50 items of these stay far
+#: under 6 MB even when every character becomes a 12-byte JSON escape.
+MAX_MESSAGE_CHARS = 1000
+MAX_PARAM_CHARS = 300
+
+
+def _clip(limit: int) -> AfterValidator:
+    def clip(value: str | None) -> str | None:
+        if value is None or len(value) <= limit:
+            return value
+        return value[: limit - 1] + "…"
+
+    return AfterValidator(clip)
 
 
 class ErrorItem(Schema):
@@ -16,24 +35,37 @@ class ErrorItem(Schema):
     code: str = Field(
         description="Stable machine-readable code (the upstream's own for wan26_i2i)."
     )
-    message: str = Field(description="What is wrong, for a person.")
-    param: str | None = Field(
-        default=None, description="Dotted path of the offending field, e.g. `parameters.duration`."
+    message: Annotated[str, _clip(MAX_MESSAGE_CHARS)] = Field(
+        description=f"What is wrong, for a person (at most {MAX_MESSAGE_CHARS} characters)."
+    )
+    param: Annotated[str | None, _clip(MAX_PARAM_CHARS)] = Field(
+        default=None,
+        description="Dotted path of the offending field, e.g. `parameters.duration` (at most "
+        f"{MAX_PARAM_CHARS} characters).",
     )
 
 
 class ErrorBody(Schema):
-    """The error JSON of the API and of `wanflow validate`: the first problem, then all of them."""
+    """The error JSON of the API and of `wanflow validate`: the first problem, then the others."""
 
     error: ErrorItem = Field(description="The first problem found.")
-    errors: list[ErrorItem] = Field(description="Every problem found, in the order found.")
+    errors: list[ErrorItem] = Field(
+        description=f"The problems found, in the order found: the first {MAX_LISTED_ERRORS}."
+    )
+    more_errors: int = Field(
+        default=0,
+        ge=0,
+        description=f"How many more problems were found than `errors` lists (it lists at most "
+        f"{MAX_LISTED_ERRORS}); 0 when it lists them all.",
+    )
 
     @classmethod
     def of(cls, items: list[ErrorItem]) -> ErrorBody:
-        """Build the body from a non-empty list of problems."""
+        """Build the body from a non-empty list of problems, listing at most MAX_LISTED_ERRORS."""
         if not items:
             raise ValueError("an error body needs at least one problem")
-        return cls(error=items[0], errors=items)
+        listed = items[:MAX_LISTED_ERRORS]
+        return cls(error=items[0], errors=listed, more_errors=len(items) - len(listed))
 
 
 class WanflowError(Exception):
@@ -52,7 +84,9 @@ class InvalidRequest(WanflowError):
     code = "invalid_request"
 
     def __init__(self, items: list[ErrorItem]) -> None:
-        super().__init__("; ".join(f"{i.param or 'body'}: {i.message}" for i in items))
+        listed = "; ".join(f"{i.param or 'body'}: {i.message}" for i in items[:MAX_LISTED_ERRORS])
+        more = len(items) - MAX_LISTED_ERRORS
+        super().__init__(listed + (f"; and {more} more" if more > 0 else ""))
         self.items = items
 
     def body(self) -> ErrorBody:

@@ -3,10 +3,39 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import math
 from typing import Any
 
-from wanflow.errors import ErrorBody, ErrorItem, InvalidRequest, WanflowError
+from wanflow.errors import INVALID_REQUEST, ErrorBody, ErrorItem, InvalidRequest, WanflowError
+
+#: Largest request body read. Lambda refuses a synchronous event over 6 MB (6,291,456 bytes), and
+#: on AWS API Gateway answers that itself before any function runs (the local stack passes any
+#: size, so this is where it is refused here). The event is the body plus its headers and request
+#: context (API Gateway takes up to 10 KB of headers), hence the margin: a larger body never
+#: reaches a function on AWS.
+MAX_BODY_BYTES = 6 * 1024 * 1024 - 64 * 1024
+#: Deepest nesting of arrays and objects read. No request of any model nests past 6; much deeper
+#: JSON only makes recursive code (pydantic, json.dumps, boto3's serializer) hit the interpreter's
+#: recursion limit.
+MAX_DEPTH = 64
+#: Longest query parameter value read (API Gateway caps a whole URL near 8 KB; loopback does not).
+MAX_QUERY_CHARS = 2048
+#: What to do instead of an oversized body, in the 413's message.
+UPLOAD_HINT = (
+    "send a large image with POST /v1/uploads (a presigned PUT of up to 10 MB, then the task) "
+    "or by URL, not as a data URI"
+)
+
+
+class RequestRefused(WanflowError):
+    """A request whose body or parameters cannot be read: too large (413), of a type that is not
+    JSON (415), or not well-formed (400). Raised before anything acts on the request."""
+
+    def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.param = status, code, param
 
 
 class Unauthenticated(WanflowError):
@@ -82,13 +111,19 @@ def error_body(code: str, message: str, kind: str, param: str | None = None) -> 
 
 
 def to_http(exc: WanflowError) -> tuple[int, dict[str, Any]]:
-    """HTTP status and body for an error a handler let through; never a 5xx for bad input."""
-    from wanflow.submission import IdempotencyConflict, UpstreamDown, UpstreamRefused
+    """HTTP status and body for an error a handler let through; never a 5xx for bad input.
 
+    A refused request is answered without importing the submission module (boto3 with it): the
+    callback route refuses hostile bodies without the AWS SDK.
+    """
     if isinstance(exc, Unauthenticated):
         return 401, error_body(exc.code, exc.message, "authentication_error", "Authorization")
+    if isinstance(exc, RequestRefused):
+        return exc.status, error_body(exc.code, exc.message, INVALID_REQUEST, exc.param)
     if isinstance(exc, InvalidRequest):
         return 400, exc.body().model_dump(mode="json")
+    from wanflow.submission import IdempotencyConflict, UpstreamDown, UpstreamRefused
+
     if isinstance(exc, IdempotencyConflict):
         return 409, error_body(exc.code, exc.message, "idempotency_error", "Idempotency-Key")
     if isinstance(exc, UpstreamRefused):
@@ -98,3 +133,182 @@ def to_http(exc: WanflowError) -> tuple[int, dict[str, Any]]:
         body = error_body(exc.code, exc.message, "upstream_error")
         return 503, {**body, "task": exc.task.public().model_dump(mode="json")}
     return 500, error_body(exc.code, "internal error", "api_error")
+
+
+# --- reading requests: the one parser of every route's body and query --------------------------
+
+
+def _header(event: dict[str, Any], name: str) -> str | None:
+    for key, value in (event.get("headers") or {}).items():
+        if str(key).lower() == name:
+            return None if value is None else str(value)
+    return None
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """Whether a Content-Type declares JSON: none at all, `application/json` or
+    `application/<anything>+json`, with any parameters but a charset other than UTF-8."""
+    media, _, params = (content_type or "").partition(";")
+    media = media.strip().lower()
+    if not media:
+        return True
+    kind, _, subtype = media.partition("/")
+    if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
+        return False
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in {
+            "utf-8",
+            "utf8",
+        }:
+            return False
+    return True
+
+
+def _body_bytes(event: dict[str, Any]) -> bytes:
+    raw = event.get("body")
+    if not raw:
+        return b""
+    if not isinstance(raw, str):
+        raise RequestRefused(400, "invalid_body", "the body cannot be read")
+    if event.get("isBase64Encoded"):
+        # Four base64 characters carry three bytes: an oversized body is refused undecoded.
+        if len(raw) // 4 * 3 > MAX_BODY_BYTES + 3:
+            raise _too_large()
+        try:
+            return base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise RequestRefused(400, "invalid_body", "the body cannot be read") from None
+    if len(raw) > MAX_BODY_BYTES:  # a character is at least a byte: no need to encode it
+        raise _too_large()
+    try:
+        return raw.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate in the event's string
+        raise _not_utf8() from None
+
+
+def _too_large() -> RequestRefused:
+    message = (
+        f"the request body is over {MAX_BODY_BYTES:,} bytes, the most taken (Lambda's 6 MB "
+        f"request limit): {UPLOAD_HINT}"
+    )
+    return RequestRefused(413, "request_too_large", message)
+
+
+def _not_utf8() -> RequestRefused:
+    return RequestRefused(400, "invalid_encoding", "the body is not valid UTF-8 (JSON must be)")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def json_body(event: dict[str, Any], *, optional: bool = False) -> dict[str, Any] | None:
+    """The JSON object of an API Gateway proxy event's body, refused (RequestRefused) unless it
+    is small enough, declared as JSON (or not declared), UTF-8, well-formed, an object, at most
+    MAX_DEPTH deep, and made of valid Unicode strings and finite numbers.
+
+    `optional`: an empty body is None rather than refused. Nothing recursive sees the value
+    before it passed: the C JSON scanner stops at the interpreter's recursion limit with a
+    RecursionError (answered here as too deep), and the depth walk is iterative.
+    """
+    content_type = _header(event, "content-type")
+    data = _body_bytes(event)
+    if len(data) > MAX_BODY_BYTES:
+        raise _too_large()
+    if not is_json_media_type(content_type):
+        message = f"Content-Type {content_type!r} is not JSON: send the body as application/json"
+        raise RequestRefused(415, "unsupported_media_type", message, "Content-Type")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _not_utf8() from None
+    if not text.strip():
+        if optional:
+            return None
+        raise RequestRefused(400, "invalid_json", "the body must be a JSON object; it is empty")
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError as exc:
+        raise RequestRefused(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        message = f"the body must be a JSON object, not {type(value).__name__}"
+        raise RequestRefused(400, "invalid_body", message)
+    check_json_value(value)
+    return value
+
+
+def _too_deep() -> RequestRefused:
+    message = f"the body nests arrays and objects more than {MAX_DEPTH} levels deep"
+    return RequestRefused(400, "nesting_too_deep", message)
+
+
+def _path(parts: tuple[str | int, ...]) -> str | None:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or None
+
+
+def _bad_string(parts: tuple[str | int, ...], what: str) -> RequestRefused:
+    param = _path(parts)
+    message = f"{param or 'body'}: {what} is not valid Unicode (a lone surrogate such as \\ud800)"
+    return RequestRefused(400, "invalid_string", message, param)
+
+
+def _valid_text(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_json_value(value: Any) -> None:
+    """Refuse (RequestRefused, 400) a parsed JSON value nested over MAX_DEPTH, holding a string
+    or field name that is not valid Unicode, or a number that is not finite; iterative, so any
+    depth is safe to check."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        node, parts = stack.pop()
+        if len(parts) >= MAX_DEPTH:
+            raise _too_deep()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            if isinstance(key, str) and not _valid_text(key):
+                raise _bad_string(parts, "a field name")
+            if isinstance(child, dict | list):
+                stack.append((child, (*parts, key)))
+            elif isinstance(child, str):
+                if not _valid_text(child):
+                    raise _bad_string((*parts, key), "the string")
+            elif isinstance(child, float) and not math.isfinite(child):
+                param = _path((*parts, key))
+                message = f"{param}: the number is out of range"
+                raise RequestRefused(400, "invalid_number", message, param)
+
+
+def query_params(event: dict[str, Any]) -> dict[str, str]:
+    """The query parameters of a proxy event, refused (RequestRefused, 400) when a name or value
+    is not valid Unicode or a value is longer than MAX_QUERY_CHARS."""
+    params = event.get("queryStringParameters") or {}
+    for name, value in params.items():
+        text = "" if value is None else str(value)
+        if not _valid_text(str(name)) or not _valid_text(text):
+            message = "a query parameter is not valid Unicode text"
+            raise RequestRefused(400, "invalid_string", message, None)
+        if len(text) > MAX_QUERY_CHARS:
+            message = f"{name} is {len(text)} characters; at most {MAX_QUERY_CHARS} are allowed"
+            raise RequestRefused(400, "invalid_value", message, str(name))
+    return {str(k): "" if v is None else str(v) for k, v in params.items()}
+
+
+def plausible_id(value: str) -> bool:
+    """Whether a path's id could name a task at all: valid Unicode and short. Anything else is
+    answered as not found without asking DynamoDB, which refuses a partition key over 2 KB
+    (moto does not) and botocore a string it cannot encode, both as a 5xx."""
+    return len(value) <= 128 and _valid_text(value)

@@ -170,9 +170,10 @@ class Notice(Schema):
 
 
 def check_url(url: Any, param: str, code: str, *, allow_http: bool) -> list[ErrorItem]:
-    """Problems with a client's webhook URL: HTTPS, at most 2048 characters, a host, and not an
-    IP literal outside the public internet (names are checked when posting). `allow_http` (the
-    local stack) also lets plain http and loopback through, for loopback hosts only.
+    """Problems with a client's webhook URL: HTTPS, at most 2048 characters, a host, no
+    credentials, and not an IP literal outside the public internet (names are checked when
+    posting). `allow_http` (the local stack) also lets plain http and loopback through, for
+    loopback hosts only.
 
     Messages read like the catalog's (`<field>: ...`): the flash model's `callback_url` gets the
     very error `wanflow validate` gives for it.
@@ -196,6 +197,12 @@ def check_url(url: Any, param: str, code: str, *, allow_http: bool) -> list[Erro
     local = allow_http and _is_loopback_host(host)
     if parts.scheme.lower() not in ({"https", "http"} if local else {"https"}) or not host:
         return problem(f"{param} must be an HTTPS URL")
+    if "@" in parts.netloc:
+        # The URL is stored, shown in the task, the delivery log and every payload: a password
+        # in it would be handed to whoever reads any of those.
+        from wanflow.catalog.base import CREDENTIALS_IN_URL
+
+        return problem(CREDENTIALS_IN_URL.format(param))
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:

@@ -26,6 +26,12 @@ from wanflow.task import Vocabulary
 
 MAX_SEED = 2_147_483_647
 MAX_CALLBACK_URL = 2048
+#: Why a webhook URL with `user:password@` is refused: it is stored and shown in the task, the
+#: delivery log and every payload.
+CREDENTIALS_IN_URL = (
+    "{} must not carry credentials (user:password@); authenticate the webhook by its signature "
+    "(GET /v1/webhooks/secret)"
+)
 
 
 class Family(StrEnum):
@@ -174,6 +180,8 @@ def _callback_url(value: str) -> str:
         )
     if urlsplit(value).scheme.lower() != "https":
         raise PydanticCustomError("invalid_callback_url", "callback_url must be an HTTPS URL")
+    if "@" in urlsplit(value).netloc:  # the same refusal as the API's (webhooks.check_url)
+        raise PydanticCustomError("invalid_callback_url", CREDENTIALS_IN_URL.format("callback_url"))
     return _http_url(value, "callback_url", "invalid_callback_url")
 
 
