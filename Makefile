@@ -72,10 +72,13 @@ typecheck: setup
 	for f in functions/*/app.py; do $(BIN)/mypy "$$f" || exit 1; done
 
 # The template (cfn-lint, SAM's own lint, checkov: every finding fixed or suppressed in the
-# template with its reason) and the state machine definitions (structure and transitions).
+# template with its reason), the template CloudFormation gets (after the SAM transform: what
+# only its output has, such as a circular dependency) and the state machine definitions
+# (structure and transitions).
 iac: setup $(SAM_STAMP) $(CHECKOV_STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
+	$(SAM_VENV)/bin/python local/check_transformed.py template.yaml
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 	$(BIN)/python local/lint_asl.py
 

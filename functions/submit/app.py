@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from wanflow import runtime
 from wanflow.errors import WanflowError
 from wanflow.http import json_body, public_base_url, tenant_of, to_http
-from wanflow.observability import correlate, log_metrics, logger, trace_handler
+from wanflow.observability import log_metrics, logger, trace_handler
 
 app = APIGatewayRestResolver()
 
@@ -41,26 +41,9 @@ def submit() -> Response[str]:
     return _json(202, task.public().model_dump(mode="json"))
 
 
-def _uploaded(event: dict[str, Any]) -> dict[str, Any]:
-    """S3 ObjectCreated: each uploaded image becomes a task (a bad one, a failed task)."""
-    intake = runtime.uploads()
-    tasks = []
-    for record in event["Records"]:
-        s3 = record["s3"]
-        correlate(None)  # each upload is a task of its own: the submitter correlates it
-        task = intake.handle(s3["bucket"]["name"], s3["object"]["key"])
-        if task is not None:
-            logger.info("upload submitted", task_id=task.id, status=task.status.value)
-            tasks.append(task.id)
-    return {"tasks": tasks}
-
-
 @logger.inject_lambda_context(clear_state=True)
 @log_metrics
 @trace_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Lambda entry point: API Gateway requests, and S3 notifications of uploads."""
-    records = event.get("Records") or []
-    if records and records[0].get("eventSource") == "aws:s3":
-        return _uploaded(event)
+    """Lambda entry point: API Gateway requests (uploads have a function of their own)."""
     return app.resolve(event, context)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,14 +142,15 @@ class Resolver:
 
     def pseudo_parameters(self) -> dict[str, Any]:
         """AWS::Region, AWS::AccountId… as CloudFormation would give them for this stack."""
+        stack = f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}"
         return {
             "AWS::Region": self.region,
             "AWS::AccountId": self.account_id,
             "AWS::StackName": self.stack_name,
-            "AWS::StackId": (
-                f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/"
-                f"{self.stack_name}/00000000-0000-0000-0000-000000000000"
-            ),
+            # CloudFormation's UUID is random per stack, and names are built from it (a bucket's,
+            # a state machine's): here one per stack name, so two stacks in one moto differ and
+            # a stack deployed again gets the same names.
+            "AWS::StackId": f"{stack}/{uuid.uuid5(uuid.NAMESPACE_URL, stack)}",
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::NotificationARNs": [],

@@ -6,7 +6,9 @@ run in-process) and state machines, in dependency order, and returns a `Stack` w
 CloudFormation would report: Ref values and attributes by logical id, resolved Outputs.
 
 What cannot exist locally is listed, never faked silently: resource types with nothing to create
-here (API Gateway, IAM, alarms, log groups, event rules…) go to `Stack.skipped`; references to
+here (API Gateway, Lambda permissions, alarms, log groups, event rules…) go to `Stack.skipped`;
+IAM roles the template declares are created (the functions may assume one through moto's STS),
+and SAM's implicit execution roles are one shared role; references to
 them resolve to placeholders listed in `Stack.placeholders`; triggers (SQS event sources, S3
 notifications, API and schedule events) are recorded in `Stack.event_sources` for the local stack
 to deliver.
@@ -573,6 +575,7 @@ class _Deployment:
             "PublicAccessBlockConfiguration",
             "OwnershipControls",
             "Tags",
+            "NotificationConfiguration",
         }
         self._note_ignored(logical_id, props, handled)
         region = self.aws.region
@@ -662,6 +665,33 @@ class _Deployment:
             document[spec["GenerateStringKey"]] = password
             return json.dumps(document)
         return password
+
+    def create_role(self, logical_id: str, props: dict[str, Any]) -> None:
+        """AWS::IAM::Role with its inline policies (moto enforces none of them unless its
+        access control is turned on; see NOTES)."""
+        props = self.resolver.resolve(props)
+        name = props.get("RoleName") or self.physical_name(logical_id, max_length=64)
+        args: dict[str, Any] = {
+            "RoleName": name,
+            "AssumeRolePolicyDocument": json.dumps(props["AssumeRolePolicyDocument"]),
+        }
+        for key in ("Path", "Description", "MaxSessionDuration", "PermissionsBoundary"):
+            if key in props:
+                args[key] = props[key]
+        if "Tags" in props:
+            args["Tags"] = props["Tags"]
+        iam = self.aws.client("iam")
+        role = iam.create_role(**args)["Role"]
+        for policy in props.get("Policies") or []:
+            iam.put_role_policy(
+                RoleName=name,
+                PolicyName=str(policy["PolicyName"]),
+                PolicyDocument=json.dumps(policy["PolicyDocument"]),
+            )
+        for arn in props.get("ManagedPolicyArns") or []:
+            iam.attach_role_policy(RoleName=name, PolicyArn=str(arn))
+        self._note_ignored(logical_id, props, {*args, "Policies", "ManagedPolicyArns"})
+        self._record(logical_id, name, Arn=role["Arn"], RoleId=role["RoleId"])
 
     def create_serverless_function(self, logical_id: str, props: dict[str, Any]) -> None:
         """AWS::Serverless::Function: a moto function with a dummy zip; code runs in-process."""
@@ -849,6 +879,7 @@ _CREATORS: Final[dict[str, _Creator]] = {
     "AWS::S3::Bucket": _Deployment.create_bucket,
     "AWS::SQS::Queue": _Deployment.create_queue,
     "AWS::SecretsManager::Secret": _Deployment.create_secret,
+    "AWS::IAM::Role": _Deployment.create_role,
     "AWS::Serverless::Function": _Deployment.create_serverless_function,
     "AWS::Lambda::Function": _Deployment.create_lambda_function,
     "AWS::Lambda::EventSourceMapping": _Deployment.create_event_source_mapping,

@@ -325,6 +325,13 @@ def test_bucket_queue_and_secret_have_the_template_properties(stack: Stack, aws:
     assert secret["key"].isalnum()
 
 
+def test_a_declared_role_is_created_with_its_trust_policy(stack: Stack, aws: LocalAws) -> None:
+    role = aws.client("iam").get_role(RoleName=stack.ref("StatesRole"))["Role"]
+    assert role["Arn"] == stack.arn("StatesRole")
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "states.amazonaws.com"}
+
+
 def test_stack_reports_environment_skips_events_and_outputs(stack: Stack) -> None:
     assert stack.environment == {
         "TOKENS_TABLE": stack.ref("TokensTable"),
@@ -332,7 +339,7 @@ def test_stack_reports_environment_skips_events_and_outputs(stack: Stack) -> Non
         "TOKEN_TTL_SECONDS": "600",  # the parameter override, resolved through !Ref
         "STAGE": "test",
     }
-    assert set(stack.skipped) == {"SharedLayer", "StatesRole", "QueueDepthAlarm", "ProdOnlyQueue"}
+    assert set(stack.skipped) == {"SharedLayer", "QueueDepthAlarm", "ProdOnlyQueue"}
     assert "condition IsProd is false" in stack.skipped["ProdOnlyQueue"]
     assert stack.placeholders == {"Ref ServerlessRestApi"}
     sqs_events = [e for e in stack.event_sources if e.type == "SQS"]

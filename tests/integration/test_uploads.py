@@ -107,7 +107,7 @@ def test_the_same_notification_twice_makes_one_task(stack: LocalStack) -> None:
     # presign now differs from the first one
     time.sleep(1.1)
     event = object_created(stack.stack.ref("ResultsBucket"), key, etag, 1, "us-east-1")
-    assert invoke(stack, "SubmitFunction", event) == {"tasks": [task_id]}
+    assert invoke(stack, "UploadFunction", event) == {"tasks": [task_id]}
     # THEN no second upstream task
     assert len(stack.sim.requests("create")) == creates
     assert stack.store.get(task_id).created_at == first.created_at
