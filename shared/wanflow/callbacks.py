@@ -47,12 +47,16 @@ class CallbackReceiver:
 
     The store and Step Functions come as getters, called only once a signature is good: the
     store module imports boto3, which a forged callback never needs (cold start, see
-    bench/coldstart.py).
+    bench/coldstart.py). So does the signing secret (a cache with a TTL, so a rotated secret
+    reaches a warm receiver), and `reread_secret` gives the secret to verify once more with
+    after a mismatch, when there is a newer one: the cache reads it at most once per few
+    seconds, so a flood of forged callbacks is not a flood of secret reads.
     """
 
-    secret: str
+    secret: Callable[[], str]
     store: Callable[[], TaskStore]
     sfn: Callable[[], SFNClient]
+    reread_secret: Callable[[str], str | None] | None = None
 
     def receive(self, task_id: str, signature: str | None, raw_body: bytes) -> Reply:
         """Handle one callback POST: a put, a read, and resuming the execution.
@@ -62,7 +66,7 @@ class CallbackReceiver:
         the task read after it: if the waiting step stores its token between the two, this read
         sees the token; if later, that step sees the callback and resumes itself.
         """
-        if not verify(task_id, signature, self.secret):
+        if not self._verified(task_id, signature):
             observability.count(observability.CALLBACKS_REJECTED)
             return Reply(401, {"error": {"code": "bad_signature", "message": "invalid signature"}})
         from wanflow.store import TaskNotFound
@@ -106,6 +110,17 @@ class CallbackReceiver:
                     extra={"task_id": task_id},
                 )
         return Reply(200, {"received": True, "duplicate": not first})
+
+    def _verified(self, task_id: str, signature: str | None) -> bool:
+        """Whether the signature is good under the secret, or under a newer one (rotated since
+        this receiver read it)."""
+        secret = self.secret()
+        if verify(task_id, signature, secret):
+            return True
+        if not signature or self.reread_secret is None:
+            return False
+        newer = self.reread_secret(secret)
+        return newer is not None and verify(task_id, signature, newer)
 
 
 def _json(raw_body: bytes) -> Any:

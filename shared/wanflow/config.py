@@ -52,6 +52,15 @@ def _number(
     return value
 
 
+def _extension_ttl(env: Mapping[str, str]) -> float:
+    """The extension's SECRETS_MANAGER_TTL as it reads it (seconds, 300 at most and by
+    default); the extension's to check, so a value it would refuse counts as its default."""
+    try:
+        return float(min(max(0, int(env.get("SECRETS_MANAGER_TTL", "300"))), 300))
+    except ValueError:
+        return 300.0
+
+
 @dataclass(frozen=True)
 class Config:
     """Every setting a wanflow function may need; resource names never have defaults."""
@@ -69,6 +78,9 @@ class Config:
     poll_queue_url: str = ""
     upstream_read_timeout_s: float = 30.0
     secrets_via_extension: bool = False
+    #: How long the extension keeps a secret (its own SECRETS_MANAGER_TTL; 300 s unless set,
+    #: and it takes no more): what its cache adds to the age of a secret read through it.
+    secrets_extension_ttl_s: float = 300.0
     #: When a submit's settling look comes (wall-clock seconds): past the submit function's
     #: own timeout, so the submit it checks on has surely ended.
     submit_settle_s: int = 120
@@ -107,6 +119,7 @@ class Config:
             allow_http_callbacks=env.get("WANFLOW_LOCAL_HTTP_CALLBACKS") == "1",
             # Set with the Parameters and Secrets extension layer (template.yaml).
             secrets_via_extension=env.get("WANFLOW_SECRETS_VIA_EXTENSION") == "1",
+            secrets_extension_ttl_s=_extension_ttl(env),
             # Only the function that turns uploads into tasks reads it.
             image_reader_role_arn=env.get("IMAGE_READER_ROLE_ARN", "").strip(),
         )

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from wanflow.cancellation import Canceller
     from wanflow.following import Follower
     from wanflow.lifecycle import Lifecycle
+    from wanflow.secretsext import SecretCache
     from wanflow.store import TaskStore
     from wanflow.submission import Submitter
     from wanflow.tenants import Tenants
@@ -87,15 +88,35 @@ def secrets() -> SecretsManagerClient:
     return client
 
 
-@cache
-def secret(arn: str) -> str:
-    """A secret's value, read once per container: through the Parameters and Secrets extension
-    when the function has it (no boto3 needed), else with the Secrets Manager client."""
-    if config().secrets_via_extension:
-        from wanflow.secretsext import read_secret
-
-        return read_secret(arn)
+def _from_manager(arn: str) -> str:
     return secrets().get_secret_value(SecretId=arn)["SecretString"]
+
+
+@cache
+def secret_cache() -> SecretCache:
+    """Where every secret is held, for a bounded time (secretsext.SecretCache): read through
+    the Parameters and Secrets extension when the function has it (no boto3 needed), else
+    with the Secrets Manager client."""
+    from wanflow.secretsext import SecretCache, read_secret
+
+    cfg = config()
+    if cfg.secrets_via_extension:
+        return SecretCache(read_secret, extension_ttl_s=cfg.secrets_extension_ttl_s)
+    return SecretCache(_from_manager)
+
+
+def secret(arn: str) -> str:
+    """A secret's value, read again once it is a few minutes old (secretsext.CACHE_TTL_S)."""
+    return secret_cache().get(arn)
+
+
+def reread_secret(arn: str, failed: str, *, past_extension: bool = False) -> str | None:
+    """The secret's value to try again with after `failed` was refused; None if there is none
+    (unchanged, or read too recently to read again). `past_extension` asks Secrets Manager
+    itself rather than the extension, whose cache may still hold the old value for minutes:
+    only for a function that has boto3 loaded anyway."""
+    fresh = _from_manager if past_extension and config().secrets_via_extension else None
+    return secret_cache().reread(arn, failed, fresh)
 
 
 @cache
@@ -120,8 +141,14 @@ def upstream() -> UpstreamClient:
         write=DEFAULT_TIMEOUT.write,
         pool=DEFAULT_TIMEOUT.pool,
     )
+    arn = cfg.upstream_key_secret_arn
+    # The key as the cache holds it, before every request; after a 401, read at once past the
+    # extension (every function that calls the upstream loads boto3 anyway).
     return UpstreamClient(
-        cfg.upstream_base_url, secret(cfg.upstream_key_secret_arn), timeout=timeout
+        cfg.upstream_base_url,
+        partial(secret, arn),
+        reread_key=partial(reread_secret, arn, past_extension=True),
+        timeout=timeout,
     )
 
 
@@ -153,7 +180,7 @@ def submitter() -> Submitter:
         store(),
         upstream(),
         sfn(),
-        secret(cfg.callback_secret_arn),
+        partial(secret, cfg.callback_secret_arn),
         notifications=notifications(),
         settle=partial(arm_settle, sqs(), cfg),
     )
@@ -179,10 +206,14 @@ def uploads() -> UploadIntake:
 @cache
 def callback_receiver() -> CallbackReceiver:
     """The upstream callback receiver. It gets the store and Step Functions as getters: a forged
-    callback is turned away with the secret alone, before any boto3 client is built."""
+    callback is turned away with the secret alone, before any boto3 client is built (so after a
+    mismatch the secret is read again through the extension only, never past it)."""
     from wanflow.callbacks import CallbackReceiver
 
-    return CallbackReceiver(secret(config().callback_secret_arn), store, sfn)
+    arn = config().callback_secret_arn
+    return CallbackReceiver(
+        partial(secret, arn), store, sfn, reread_secret=partial(reread_secret, arn)
+    )
 
 
 @cache
@@ -227,7 +258,7 @@ def reset() -> None:
         sfn,
         sqs,
         secrets,
-        secret,
+        secret_cache,
         store,
         upstream,
         lifecycle,

@@ -56,6 +56,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Time kept, out of a submit's deadline, for what follows the upstream create: recording it
+#: (one conditional write), starting its execution, and answering.
+WRITES_AFTER_CREATE_S = 4.0
+
 
 class IdempotencyConflict(WanflowError):
     """The idempotency key was used before with a different request."""
@@ -132,7 +136,9 @@ class Submitter:
     store: TaskStore
     upstream: UpstreamClient
     sfn: SFNClient
-    callback_secret: str
+    #: The callback-signing secret, or its getter (a cache with a TTL: a rotated secret reaches
+    #: a warm submitter).
+    callback_secret: str | Callable[[], str]
     new_task_id: Callable[[str, str | None], str] = field(default=task_id_for)
     #: Where task.failed goes for a task that fails here (None: no client webhooks).
     notifications: Notifications | None = None
@@ -147,11 +153,15 @@ class Submitter:
         idempotency_key: str | None = None,
         public_base_url: str | None = None,
         identity: Any = None,
+        deadline: float | None = None,
     ) -> tuple[TaskRecord, bool]:
         """Submit a request; returns the task and whether this call created it.
 
         `identity` is what a replay with the same idempotency key must match (the body, unless
         the caller built the body from something steadier, like an upload's own request).
+        `deadline` (time.monotonic() seconds) is when the caller must have answered (an API
+        request's Lambda timeout): the upstream create ends `WRITES_AFTER_CREATE_S` before it,
+        and is not started when too little is left (`CreateNotStarted`: failed, retryable).
 
         Raises InvalidRequest (nothing recorded), IdempotencyConflict, UpstreamRefused or
         UpstreamDown (the task is recorded as failed in both).
@@ -162,8 +172,12 @@ class Submitter:
         base = public_base_url or self.config.callback_base_url
         hook = None
         if validated.accepts_callback and base:
+            secret = self.callback_secret
             hook = callback_url(
-                base, task_id, self.callback_secret, allow_http=self.config.allow_http_callbacks
+                base,
+                task_id,
+                secret() if callable(secret) else secret,
+                allow_http=self.config.allow_http_callbacks,
             )
         fingerprint = _request_hash(body if identity is None else identity)
         record = self._new_record(task_id, tenant, validated, fingerprint, hook is not None)
@@ -175,7 +189,7 @@ class Submitter:
         except TaskExists:
             return self._replay(task_id, fingerprint), False
         observability.task_submitted(record.model)
-        record = self._create_upstream(record, validated, hook)
+        record = self._create_upstream(record, validated, hook, deadline)
         start_execution(self.sfn, self.config, record)
         return record, True
 
@@ -284,10 +298,20 @@ class Submitter:
         return existing
 
     def _create_upstream(
-        self, record: TaskRecord, validated: ValidatedRequest, hook: str | None
+        self,
+        record: TaskRecord,
+        validated: ValidatedRequest,
+        hook: str | None,
+        deadline: float | None,
     ) -> TaskRecord:
+        # Not started when it could not end in time (CreateNotStarted, an UpstreamUnavailable:
+        # failed retryable, nothing sent): an answer now beats API Gateway's 504 and a task
+        # created upstream that this submit could no longer record. Leaving the task to the
+        # settling look instead would fail it minutes later as submit_interrupted, which says
+        # the upstream may have created it: not true here.
+        until = None if deadline is None else deadline - WRITES_AFTER_CREATE_S
         try:
-            created = self.upstream.create(validated, hook)
+            created = self.upstream.create(validated, hook, deadline=until)
         except UpstreamRejected as exc:
             failed = self._fail(record, "upstream_rejected", exc.message, exc.upstream_code, False)
             raise UpstreamRefused(exc.message, failed, exc.upstream_code) from exc
@@ -306,15 +330,15 @@ class Submitter:
                 {"upstream_id": created.task_id, "upstream_status": created.snapshot.raw_status},
             )
         except StaleWrite as lost:  # settled as interrupted meanwhile: a submit past its time
-            self._cancel(record, created.task_id)
+            self._cancel(record, created.task_id, deadline)
             current = lost.current or self.store.get(record.id)
             raise UpstreamDown("the submission took too long and was stopped", current) from None
 
-    def _cancel(self, record: TaskRecord, upstream_id: str) -> None:
+    def _cancel(self, record: TaskRecord, upstream_id: str, deadline: float | None) -> None:
         """Cancel an upstream task no record will follow (best effort: it may still bill)."""
         logger.error("upstream task left behind", extra={"upstream_id": upstream_id})
         try:
-            self.upstream.cancel(record.model, upstream_id)
+            self.upstream.cancel(record.model, upstream_id, deadline=deadline)
         except UpstreamError:  # CancelNotSupported too
             logger.exception("upstream task not cancelled", extra={"upstream_id": upstream_id})
 

@@ -11,6 +11,13 @@ What is retried, and what is guaranteed:
   a task may exist: `UpstreamRejected`, `UpstreamThrottled` and `UpstreamUnavailable` mean none
   was created; `CreateOutcomeUnknown` means one may have been (never create again blindly).
 - 4xx answers (except 429) are never retried: `UpstreamRejected` carries the upstream's code.
+  A 401 is sent once more with a key read again (`reread_key`), when there is a newer one: the
+  operator may have set or rotated the key since this client last read it.
+- A call may be given a `deadline` (time.monotonic() seconds; the time a Lambda function behind
+  API Gateway has left): no attempt or wait starts past it and every attempt's timeouts end by
+  it. A create is not started at all with less than `RetryPolicy.create_min_s` left
+  (`CreateNotStarted`: nothing was sent), so a create is only ever cut short by the deadline
+  when the upstream takes longer than that to answer.
 Responses are read leniently into `UpstreamSnapshot`s by the catalog's reader.
 """
 
@@ -58,6 +65,12 @@ class RetryPolicy:
     # in flight may still run up to its read timeout).
     budget_s: float = 60.0
     create_attempts: int = 3  # creates, retried only when the request was surely not sent
+    # The least time left before a deadline for a create to be started (or its connection
+    # tried again): a create usually answers in a second or two, but one cut off by the
+    # deadline may still create a task nobody follows.
+    create_min_s: float = 10.0
+    # The least time left before a deadline for a status read or cancel attempt to be started.
+    attempt_min_s: float = 1.0
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -101,6 +114,14 @@ class UpstreamUnavailable(UpstreamError):
     """5xx or transport failures outlasted the retries. For a create: surely nothing was created."""
 
     code = "upstream_unavailable"
+
+
+class CreateNotStarted(UpstreamUnavailable):
+    """Too little time was left to create the task before the caller's deadline: nothing was
+    sent, so nothing was created, and the same request may be sent again (an
+    `UpstreamUnavailable`, so callers treat it as one)."""
+
+    code = "upstream_create_not_started"
 
 
 class CreateOutcomeUnknown(UpstreamError):
@@ -171,16 +192,20 @@ def _retry_after(response: httpx.Response) -> float | None:
 class UpstreamClient:
     """Creates, reads and cancels upstream tasks over one reused `httpx.Client`.
 
-    `base_url` and `api_key` come from configuration. `http`, `sleep`, `rng` and `clock` are
-    injectable for tests; an injected `http` client is not closed by `close()`. Every request
-    carries explicit timeouts (`timeout`), also on an injected client.
+    `base_url` and `api_key` come from configuration; `api_key` may be a getter, asked before
+    every request (a cache with a TTL: a changed key reaches a warm client), and `reread_key`
+    gives the key to try again with after a 401 (None: there is no other). `http`, `sleep`,
+    `rng` and `clock` are injectable for tests; an injected `http` client is not closed by
+    `close()`. Every request carries explicit timeouts (`timeout`), also on an injected client.
+    `clock` is also what a call's `deadline` is read against.
     """
 
     def __init__(
         self,
         base_url: str,
-        api_key: str,
+        api_key: str | Callable[[], str],
         *,
+        reread_key: Callable[[str], str | None] | None = None,
         http: httpx.Client | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -194,7 +219,8 @@ class UpstreamClient:
         if not api_key:
             raise ValueError("upstream API key is empty")
         self._base = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        self._key = api_key if callable(api_key) else (lambda: api_key)
+        self._reread_key = reread_key
         self._owns_http = http is None
         self._http = http or httpx.Client(timeout=timeout, follow_redirects=False)
         self._timeout = timeout
@@ -216,20 +242,26 @@ class UpstreamClient:
 
     # --- the three calls ----------------------------------------------------------------------
 
-    def create(self, request: ValidatedRequest, callback_url: str | None = None) -> CreatedTask:
+    def create(
+        self,
+        request: ValidatedRequest,
+        callback_url: str | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> CreatedTask:
         """Create the upstream task of a validated request.
 
         `callback_url` is sent only for a model that accepts callbacks; a client's own
         `callback_url` in the request is never forwarded (wanflow's replaces it, or none is sent).
         Retried only when the request surely never reached the upstream; see the module doc for
-        what each error says about whether a task exists.
+        what each error says about whether a task exists, and for `deadline`.
         """
         spec = get_model(request.model)
         body = {k: v for k, v in request.request.items() if k != "callback_url"}
         if callback_url is not None and spec.accepts_callback:
             body["callback_url"] = callback_url
         path = spec.route.create_path
-        response = self._send_create(path, body)
+        response = self._send_create(path, body, deadline)
         status = response.status_code
         if 200 <= status < 300:
             payload = _json_of(response)
@@ -247,15 +279,20 @@ class UpstreamClient:
         # A 5xx may come after the upstream created the task (a gateway timing out, say).
         raise CreateOutcomeUnknown(f"upstream answered HTTP {status} to a create")
 
-    def status(self, model: str, task_id: str) -> UpstreamSnapshot:
+    def status(
+        self, model: str, task_id: str, *, deadline: float | None = None
+    ) -> UpstreamSnapshot:
         """Read a task's status, retrying transient failures (see the module doc)."""
         spec = get_model(model)
-        response = self._send_retried("GET", self._task_path(spec.route.status_path, task_id))
+        path = self._task_path(spec.route.status_path, task_id)
+        response = self._send_retried("GET", path, deadline)
         if response.status_code >= 400:
             raise UpstreamRejected(response.status_code, *_error_of(_json_of(response)))
         return read_snapshot(spec, _json_of(response))
 
-    def cancel(self, model: str, task_id: str) -> UpstreamSnapshot:
+    def cancel(
+        self, model: str, task_id: str, *, deadline: float | None = None
+    ) -> UpstreamSnapshot:
         """Ask the upstream to cancel a task; returns the task as the upstream then reports it.
 
         Retried like a status read (a second cancel changes nothing). HTTP 409 raises
@@ -266,7 +303,7 @@ class UpstreamClient:
         if spec.route.cancel_path is None:
             raise CancelNotSupported(f"{spec.id} tasks cannot be cancelled upstream")
         path = self._task_path(spec.route.cancel_path, task_id)
-        response = self._send_retried("POST", path)
+        response = self._send_retried("POST", path, deadline)
         if response.status_code >= 400:
             raise UpstreamRejected(response.status_code, *_error_of(_json_of(response)))
         return read_snapshot(spec, _json_of(response))
@@ -277,13 +314,34 @@ class UpstreamClient:
     def _task_path(template: str, task_id: str) -> str:
         return template.replace("{id}", quote(task_id, safe=""))
 
-    def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
+    def _request(
+        self, method: str, path: str, body: Any = None, deadline: float | None = None
+    ) -> httpx.Response:
+        """One HTTP exchange, sent once more with a newer key after a 401 (a 401 changed
+        nothing upstream, a create included), its timeouts ending by `deadline`."""
+        key = self._key()
+        response = self._exchange(method, path, body, key, deadline)
+        if response.status_code == 401 and self._reread_key is not None:
+            newer = self._reread_key(key)
+            if newer is not None and newer != key:
+                logger.warning("upstream refused the API key; trying the key read again")
+                response = self._exchange(method, path, body, newer, deadline)
+        return response
+
+    def _exchange(
+        self, method: str, path: str, body: Any, key: str, deadline: float | None
+    ) -> httpx.Response:
         """One HTTP exchange, counted: UpstreamErrors / UpstreamCalls is the alarm's error rate
         (transport failures, 5xx and 429; a 4xx refusal of a request is not an upstream fault)."""
         observability.count(observability.UPSTREAM_CALLS)
+        headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         try:
             response = self._http.request(
-                method, self._base + path, json=body, headers=self._headers, timeout=self._timeout
+                method,
+                self._base + path,
+                json=body,
+                headers=headers,
+                timeout=self._timeout_by(deadline),
             )
         except httpx.HTTPError:
             observability.count(observability.UPSTREAM_ERRORS)
@@ -292,11 +350,37 @@ class UpstreamClient:
             observability.count(observability.UPSTREAM_ERRORS)
         return response
 
-    def _send_create(self, path: str, body: dict[str, Any]) -> httpx.Response:
+    def _timeout_by(self, deadline: float | None) -> httpx.Timeout:
+        """The client's timeouts, each cut to the time left before `deadline`.
+
+        httpx times each phase (connect, write, each read), not the whole exchange: a small
+        JSON exchange spends nearly all of it in one phase, so it ends close to the deadline.
+        """
+        if deadline is None:
+            return self._timeout
+        left = max(0.001, deadline - self._clock())
+        t = self._timeout
+        return httpx.Timeout(
+            connect=min(t.connect or left, left),
+            read=min(t.read or left, left),
+            write=min(t.write or left, left),
+            pool=min(t.pool or left, left),
+        )
+
+    def _send_create(
+        self, path: str, body: dict[str, Any], deadline: float | None
+    ) -> httpx.Response:
         """POST a create; retry only while the connection could not even be opened."""
         for attempt in range(1, self._retry.create_attempts + 1):
+            if deadline is not None and deadline - self._clock() < self._retry.create_min_s:
+                left = max(0.0, deadline - self._clock())
+                raise CreateNotStarted(
+                    f"only {left:.1f} s were left to create the upstream task (a create is "
+                    f"started with {self._retry.create_min_s:g} s or more); nothing was sent "
+                    "upstream, so nothing was created"
+                )
             try:
-                return self._request("POST", path, body)
+                return self._request("POST", path, body, deadline)
             except _NOT_SENT as exc:
                 if attempt == self._retry.create_attempts:
                     raise UpstreamUnavailable(
@@ -316,19 +400,28 @@ class UpstreamClient:
                 ) from exc
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _send_retried(self, method: str, path: str) -> httpx.Response:
-        """Send a request that is safe to repeat, retrying 5xx, 429 and transport errors.
+    def _send_retried(self, method: str, path: str, until: float | None) -> httpx.Response:
+        """Send a request that is safe to repeat, retrying 5xx, 429 and transport errors, within
+        the policy's budget and `until` (a caller's deadline).
 
         Returns the first answer that is neither 5xx nor 429 (a 4xx included).
         """
         policy = self._retry
         deadline = self._clock() + policy.budget_s
+        if until is not None:
+            deadline = min(deadline, until)
         attempt = 0
         while True:
             attempt += 1
             retry_after: float | None = None
+            if until is not None and deadline - self._clock() < policy.attempt_min_s:
+                raise UpstreamUnavailable(
+                    f"{method} {path}: no time left for "
+                    + ("an attempt" if attempt == 1 else f"attempt {attempt}")
+                    + " before the caller's deadline"
+                )
             try:
-                response = self._request(method, path)
+                response = self._request(method, path, None, until)
             except httpx.HTTPError as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 last: Exception | None = exc
@@ -369,6 +462,7 @@ class UpstreamClient:
 __all__ = [
     "DEFAULT_TIMEOUT",
     "CancelNotSupported",
+    "CreateNotStarted",
     "CreateOutcomeUnknown",
     "CreatedTask",
     "RetryPolicy",
