@@ -2,10 +2,11 @@
 
 Exit codes: 0 done (for a waited task: it succeeded); 1 a task did not succeed, the API failed
 (5xx) or could not be reached; 2 the request was wrong (invalid input, 4xx, a missing setting).
-The API commands read WANFLOW_API_URL and WANFLOW_API_KEY; `keys` (the operator's) talks to
-DynamoDB directly: TABLE_NAME or --table, and the AWS settings any AWS SDK reads
-(AWS_ENDPOINT_URL points it at the local stack's moto). `submit` and `status` print the API's
-JSON, error JSON included; the other commands report an error as one line on stderr.
+The API commands read WANFLOW_API_URL and WANFLOW_API_KEY; the operator's `keys` talks to
+DynamoDB directly (TABLE_NAME or --table) and `redrive-uploads` to SQS and Lambda, with the AWS
+settings any AWS SDK reads (AWS_ENDPOINT_URL points them at the local stack's moto). `submit`
+and `status` print the API's JSON, error JSON included; the other commands report an error as
+one line on stderr.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -310,6 +311,98 @@ def _add_keys_command(sub: Any) -> None:
     keys.set_defaults(func=cmd_keys)
 
 
+# --- the operator's command: failed upload events --------------------------------------------
+
+#: How long a received dead letter stays hidden from this run (and others) while it is redriven:
+#: one that fails to redrive is not received again by the same run, and comes back after it.
+_REDRIVE_VISIBILITY_S = 300
+
+
+def cmd_redrive_uploads(args: argparse.Namespace) -> int:
+    """Invoke the upload function again, asynchronously, with each event of its dead-letter
+    queue; a message is deleted only once Lambda accepted its invocation (202)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    where = "wanflow redrive-uploads"
+    sqs, lam = boto3.client("sqs"), boto3.client("lambda")
+    redriven = kept = 0
+    seen: set[str] = set()
+    try:
+        while args.limit is None or redriven + kept < args.limit:
+            wanted = 10 if args.limit is None else min(10, args.limit - redriven - kept)
+            got = sqs.receive_message(
+                QueueUrl=args.queue_url,
+                MaxNumberOfMessages=wanted,
+                # A short long poll: a plain receive samples some of SQS's servers and may come
+                # back empty while messages wait.
+                WaitTimeSeconds=1,
+                VisibilityTimeout=_REDRIVE_VISIBILITY_S,
+                MessageAttributeNames=["All"],
+            )
+            messages = [m for m in got.get("Messages", []) if m["MessageId"] not in seen]
+            if not messages:
+                break
+            for message in messages:
+                seen.add(message["MessageId"])
+                if _redrive_one(lam, sqs, args, message):
+                    redriven += 1
+                else:
+                    kept += 1
+    except (BotoCoreError, ClientError) as exc:
+        print(f"{where}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{redriven} event(s) redriven to {args.function}, {kept} kept in the queue")
+    return EXIT_FAILED if kept else EXIT_OK
+
+
+def _redrive_one(lam: Any, sqs: Any, args: argparse.Namespace, message: Mapping[str, Any]) -> bool:
+    """Redrive one dead letter; False (the message kept) when it is no event or Lambda did
+    not accept it."""
+    from botocore.exceptions import ClientError
+
+    message_id, body = message["MessageId"], message.get("Body", "")
+    attributes = message.get("MessageAttributes") or {}
+    error = (attributes.get("ErrorMessage") or {}).get("StringValue")
+    try:
+        event = json.loads(body)
+        keys = [str(r["s3"]["object"]["key"]) for r in event["Records"]]
+    except (ValueError, KeyError, TypeError):
+        print(f"kept      {message_id}: not an S3 event, left in the queue")
+        return False
+    try:
+        answer = lam.invoke(FunctionName=args.function, InvocationType="Event", Payload=body)
+    except ClientError as exc:
+        print(f"kept      {message_id}: invoke refused: {' '.join(str(exc).split())}")
+        return False
+    if answer.get("StatusCode") != 202:
+        print(f"kept      {message_id}: invoke answered {answer.get('StatusCode')}")
+        return False
+    sqs.delete_message(QueueUrl=args.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    failed_with = f" (had failed: {' '.join(error.split())[:200]})" if error else ""
+    print(f"redriven  {message_id}: {', '.join(keys)}{failed_with}")
+    return True
+
+
+def _add_redrive_command(sub: Any) -> None:
+    redrive = sub.add_parser(
+        "redrive-uploads",
+        help="invoke the upload function again with its failed events (the operator's command)",
+        description="Reads the dead-letter queue of the upload function (the stack's "
+        "SubmitDeadLetterQueueUrl output), invokes the function asynchronously with each event, "
+        "and deletes each message once Lambda accepted it (SQS cannot redrive to a function). "
+        "Fix what made them fail first. Exit 1 when some were kept.",
+    )
+    redrive.add_argument("--queue-url", required=True, metavar="URL", help="the dead-letter queue")
+    redrive.add_argument(
+        "--function", required=True, metavar="NAME", help="the upload function (name or ARN)"
+    )
+    redrive.add_argument(
+        "--limit", type=_positive_int, metavar="N", help="at most N messages (default: all)"
+    )
+    redrive.set_defaults(func=cmd_redrive_uploads)
+
+
 def _seconds(text: str) -> float:
     """argparse type: a positive number of seconds."""
     try:
@@ -386,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_api_commands(sub)
     _add_keys_command(sub)
+    _add_redrive_command(sub)
     _add_local_commands(sub)
     return parser
 
