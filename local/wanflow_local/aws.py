@@ -91,14 +91,14 @@ class LambdaContext:
 # thread) and moto's SQS event source mappings. So the whole patch is: replace that method with
 # `_invoke`, which runs the registered handler and falls back to moto's echo for any other
 # function. It runs in a werkzeug request thread, so a handler may itself call this moto over
-# HTTP (the server is threaded) without deadlocking. Two more patches close gaps where moto is
-# less faithful than AWS: StopExecution and a task-token wait (`_set_stop`), and concurrent
-# writes of one DynamoDB item (`_dynamodb_call`). The last three change no behaviour, they only
-# take work off the one process that plays all of AWS here, which the benches' hundred tasks
-# in flight saturated: moto's request dispatch (`_backend_for_host`), the parse of the state
-# machine's definition at every execution start (`_evaluation_entrypoint`), a new boto3
-# client at every Lambda task (`_lambda_client_for`) and the clock readings of SQS's receive
-# (`_message_visible`, `_message_delayed`).
+# HTTP (the server is threaded) without deadlocking. Three more patches close gaps where moto
+# is less faithful than AWS: StopExecution and a task-token wait (`_set_stop`), concurrent
+# writes of one DynamoDB item (`_dynamodb_call`), and presigned S3 URLs (`_s3_key_response`).
+# The others change no behaviour, they only take work off the one process that plays all of
+# AWS here, which the benches' hundred tasks in flight saturated: moto's request dispatch
+# (`_backend_for_host`), the parse of the state machine's definition at every execution start
+# (`_evaluation_entrypoint`), a new boto3 client at every Lambda task (`_lambda_client_for`)
+# and the clock readings of SQS's receive (`_message_visible`, `_message_delayed`).
 
 _handlers: dict[str, Handler] = {}
 _handlers_lock = threading.Lock()
@@ -120,6 +120,7 @@ def _patches() -> dict[str, tuple[Any, str, Any]]:
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.dynamodb.responses import DynamoHandler
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from moto.s3.responses import S3Response
     from moto.sqs.models import Message
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.eval.environment import Environment
@@ -142,6 +143,7 @@ def _patches() -> dict[str, tuple[Any, str, Any]]:
         "lambda_client_for": (lambda_eval_utils, "boto_client_for", _lambda_client_for),
         "message_visible": (Message, "visible", property(_message_visible)),
         "message_delayed": (Message, "delayed", property(_message_delayed)),
+        "s3_key_response": (S3Response, "key_response", _s3_key_response),
     }
 
 
@@ -163,6 +165,15 @@ def _remove_hook() -> None:
         setattr(owner, attribute, _originals.pop(name))
     with _cache_lock:
         _task_clients.clear()
+
+
+def _s3_key_response(response: Any, request: Any, full_url: str, headers: Any) -> Any:
+    """S3Response.key_response, refusing first a presigned SigV4 request that S3 would refuse
+    (signed headers missing or changed, URL expired): moto checks no query signature."""
+    from wanflow_local.s3sigv4 import refusal
+
+    refused = refusal(request.method, full_url, request.headers, DUMMY_CREDENTIAL)
+    return refused or _originals["s3_key_response"](response, request, full_url, headers)
 
 
 def _dynamodb_call(handler: Any) -> Any:

@@ -6,6 +6,8 @@ local stack points every client at moto.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from wanflow.store import TaskStore
     from wanflow.submission import Submitter
     from wanflow.tenants import Tenants
-    from wanflow.uploads import UploadIntake
+    from wanflow.uploads import ImageUrls, UploadIntake
     from wanflow.upstream import UpstreamClient
     from wanflow.webhooks import Deliverer, Notifications
 
@@ -60,11 +62,51 @@ def dynamodb() -> DynamoDBClient:
     return translate_errors(client)
 
 
+def _s3_config() -> Any:
+    from botocore.config import Config as BotoConfig
+
+    # SigV4 always: botocore presigns with SigV2 where the region still allows it, which leaves
+    # the uploads' `If-None-Match` unsigned and is refused by buckets that require SigV4 (and
+    # by SSE-KMS). Virtual-host addressing on AWS (path style is deprecated there); the local
+    # stack points boto3 at moto on http://127.0.0.1:PORT, where `bucket.127.0.0.1` cannot
+    # resolve, so an explicit endpoint keeps path style.
+    local = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return BotoConfig(
+        signature_version="s3v4", s3={"addressing_style": "path" if local else "virtual"}
+    )
+
+
 @cache
 def s3() -> S3Client:
-    """The S3 client."""
-    client: S3Client = _client("s3")
+    """The S3 client: SigV4, virtual-host addressing on AWS (every presigned URL is SigV4)."""
+    client: S3Client = session().client("s3", config=_s3_config())
     return client
+
+
+def s3_with(credentials: Mapping[str, Any]) -> S3Client:
+    """An S3 client like `s3()` signing with other credentials (an STS `Credentials` dict)."""
+    client: S3Client = session().client(
+        "s3",
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        config=_s3_config(),
+    )
+    return client
+
+
+@cache
+def image_urls() -> ImageUrls:
+    """Signs the uploaded images' URLs handed to the upstream. STS is reached only on the first
+    URL signed (never on import, nor on requests that sign none)."""
+    from wanflow.uploads import ImageUrls
+
+    return ImageUrls(
+        own=s3(),
+        role_arn=config().image_reader_role_arn,
+        sts=partial(_client, "sts"),
+        client_with=s3_with,
+    )
 
 
 @cache
@@ -199,6 +241,7 @@ def uploads() -> UploadIntake:
         s3(),
         cfg.bucket_name,
         PendingUploads(cfg.table_name, dynamodb()),
+        image_urls,
         allow_http_webhooks=cfg.allow_http_callbacks,
     )
 
@@ -255,6 +298,7 @@ def reset() -> None:
         session,
         dynamodb,
         s3,
+        image_urls,
         sfn,
         sqs,
         secrets,

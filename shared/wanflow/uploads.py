@@ -8,7 +8,8 @@ Two ways in, one way out:
 - an object put straight into the bucket carries its request as its `request` metadata.
 When S3 reports the object (`UploadIntake.handle`), the image is checked like a data URI would
 be (format, size, sides, no alpha), a presigned GET URL of it goes into the request's image
-field, and the task is submitted with an idempotency key made of the object's key alone: the
+field (valid until the task's deadline and a margin, signed by `ImageUrls` with credentials that
+last longer), and the task is submitted with an idempotency key made of the object's key alone: the
 task id is known when the upload is granted, and S3 delivering the event twice makes one task.
 A bad upload becomes a failed task that says why, never a retry loop.
 """
@@ -17,18 +18,21 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote_plus
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import Field
 
 from wanflow.catalog import MODELS, validate
+from wanflow.catalog.base import Timing
 from wanflow.errors import ErrorItem, InvalidRequest
 from wanflow.images import MAX_IMAGE_BYTES, ImageProblem, check_image_bytes
 from wanflow.schema import Schema
@@ -50,8 +54,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 UPLOAD_PREFIX = "uploads/"
-#: How long the upstream may fetch an uploaded image: the task's queue and run fit in it.
-IMAGE_URL_TTL_S = 24 * 3600
+#: Added to a task's deadline for its image URL's life: the submit handing the URL over, and
+#: clock skew between us, S3 and the upstream. Past the deadline the task is timed out and
+#: nothing fetches its image any more.
+IMAGE_URL_MARGIN_S = 300
+#: How long an image reader session lasts: a role assumed with a role's credentials (a
+#: Lambda's) is "role chaining", which AWS caps at one hour whatever the role's
+#: MaxSessionDuration.
+IMAGE_READER_SESSION_S = 3600
+#: A session is assumed again when less than a URL's life plus this remains of it.
+SESSION_MARGIN_S = 300
+#: The longest image URL: a fresh session must outlive it by the margin, with room to spare.
+#: Every model's deadline fits (tests/unit/test_image_urls.py checks the catalog's worst cases).
+MAX_IMAGE_URL_TTL_S = IMAGE_READER_SESSION_S - 2 * SESSION_MARGIN_S
 #: How long a granted upload URL may be used.
 UPLOAD_URL_TTL_S = 3600
 #: How long a granted upload's request is kept (DynamoDB TTL): past the URL's life, so a late
@@ -65,6 +80,14 @@ UPLOAD_HEADERS = {"Content-Type": "application/octet-stream", "If-None-Match": "
 #: Sides checked when the model's seed gives no range: any image the formats allow.
 _ANY_SIDE = (1, 100_000)
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WEBP": "image/webp"}
+#: Waits between tries of an S3 read of an upload (on top of botocore's own retries): short,
+#: the event is retried by Lambda if the error outlasts them.
+S3_BACKOFF_S = (0.2, 0.8)
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_TRANSIENT_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "SlowDown", "RequestTimeout", "RequestLimitExceeded"}
+)
+_T = TypeVar("_T")
 
 
 class BadUpload(Exception):
@@ -142,6 +165,71 @@ def _invalid(code: str, message: str, param: str | None = None) -> InvalidReques
     return InvalidRequest([ErrorItem(code=code, message=message, param=param)])
 
 
+def image_url_ttl(timing: Timing) -> int:
+    """Seconds an image URL handed to the upstream must work: the task's deadline (counted from
+    its creation, which follows at once) and a margin, at most MAX_IMAGE_URL_TTL_S."""
+    ttl = math.ceil(timing.deadline_s) + IMAGE_URL_MARGIN_S
+    if ttl > MAX_IMAGE_URL_TTL_S:
+        logger.warning(
+            "deadline past the longest image URL", extra={"ttl_s": ttl, "max": MAX_IMAGE_URL_TTL_S}
+        )
+    return min(ttl, MAX_IMAGE_URL_TTL_S)
+
+
+@dataclass
+class ImageUrls:
+    """Presigned GETs of uploaded images for the upstream, signed with credentials that outlive
+    them.
+
+    A presigned URL stops working when the credentials that signed it expire, whatever its
+    `ExpiresIn`; a Lambda's own credentials end when Lambda rotates them, at no time the code
+    can know. So URLs are signed with a session of `role_arn` (s3:GetObject on uploads/*),
+    assumed for IMAGE_READER_SESSION_S, kept, and assumed again when less than the URL's life
+    and SESSION_MARGIN_S remains. STS is called on the first URL signed, never before.
+
+    Without a role (`role_arn` ""), URLs are signed with `own`, the function's S3 client.
+    """
+
+    own: S3Client
+    role_arn: str
+    #: Builds the STS client (on the first assume).
+    sts: Callable[[], Any]
+    #: An S3 client signing with an STS `Credentials` dict.
+    client_with: Callable[[dict[str, Any]], S3Client]
+    clock: Callable[[], float] = field(default=time.time)
+    _signer: S3Client | None = field(default=None, init=False, repr=False)
+    _ends_at: float = field(default=0.0, init=False, repr=False)
+    _warned: bool = field(default=False, init=False, repr=False)
+
+    def url(self, bucket: str, key: str, ttl_s: int, content_type: str) -> str:
+        """A GET URL of `key` working for `ttl_s` seconds, served as `content_type`."""
+        params = {"Bucket": bucket, "Key": key, "ResponseContentType": content_type}
+        return self._client(ttl_s).generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=ttl_s
+        )
+
+    def _client(self, ttl_s: int) -> S3Client:
+        if not self.role_arn:
+            if not self._warned:
+                self._warned = True
+                logger.warning(
+                    "IMAGE_READER_ROLE_ARN is not set: image URLs are signed with the "
+                    "function's own credentials and may stop working before they expire"
+                )
+            return self.own
+        if self._signer is None or self._ends_at - self.clock() < ttl_s + SESSION_MARGIN_S:
+            got = self.sts().assume_role(
+                RoleArn=self.role_arn,
+                RoleSessionName="wanflow-image-urls",
+                DurationSeconds=IMAGE_READER_SESSION_S,
+            )
+            credentials = got["Credentials"]
+            self._signer = self.client_with(credentials)
+            self._ends_at = credentials["Expiration"].timestamp()
+            logger.info("image reader session assumed", extra={"ends_at": self._ends_at})
+        return self._signer
+
+
 @dataclass
 class UploadIntake:
     """Grants uploads and turns uploaded objects into tasks; collaborators are passed in.
@@ -154,8 +242,11 @@ class UploadIntake:
     s3: S3Client
     bucket: str
     pending: PendingUploads
+    #: Signs the image URLs handed to the upstream; a getter, so granting never reaches STS.
+    image_urls: Callable[[], ImageUrls]
     allow_http_webhooks: bool = False
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    sleep: Callable[[float], None] = field(default=time.sleep)
 
     # --- POST /v1/uploads -----------------------------------------------------------------------
 
@@ -168,7 +259,7 @@ class UploadIntake:
             raise _invalid("invalid_body", "the request body must be a JSON object")
         upload_id = "upl_" + uuid.uuid4().hex
         key = upload_key(tenant, upload_id)
-        self._check(body, self._image_url(key))
+        self._check(body, self._stand_in_url(key))
         if len(json.dumps(body).encode()) > MAX_REQUEST_BYTES:
             raise _invalid(
                 "request_too_large",
@@ -223,18 +314,27 @@ class UploadIntake:
             ) from None
         spec.validate(with_image)
 
-    def _image_url(self, key: str) -> str:
-        return self.s3.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=IMAGE_URL_TTL_S
-        )
+    def _stand_in_url(self, key: str) -> str:
+        """Where the image will be, for checking a request before it is: the models check an
+        image URL's form, never fetch it, and the real URL is signed only when it is handed
+        over."""
+        return f"https://{self.bucket}.s3.amazonaws.com/{key}"
 
     # --- the S3 notification --------------------------------------------------------------------
 
     def handle(self, bucket: str, key: str) -> TaskRecord | None:
-        """Submit the task of one uploaded object; None for a key that is not an upload.
+        """Submit the task of one uploaded object; None for a key that is not an upload, or an
+        event of another bucket than ours.
 
         Idempotent: the task id comes from the key, so a repeated event returns the same task.
+        S3 errors that may pass (throttling, 5xx, connection) are retried a few times, then
+        raised: the event is kept (Lambda's retries, then the dead-letter queue), not turned
+        into a failed task. Only an object S3 says is not there is `upload_missing`.
         """
+        if bucket != self.bucket:
+            # The trigger's permission names our bucket; an event of another is not ours to act on.
+            logger.warning("event of another bucket ignored", extra={"bucket": bucket})
+            return None
         key = unquote_plus(key)
         parts = key.split("/")
         if len(parts) != 3 or f"{parts[0]}/" != UPLOAD_PREFIX or not all(parts):
@@ -269,17 +369,40 @@ class UploadIntake:
         return record
 
     def _read(self, bucket: str, key: str, tenant: str, upload_id: str) -> tuple[Any, bytes]:
-        try:
-            head = self.s3.head_object(Bucket=bucket, Key=key)
-        except ClientError:
-            raise BadUpload("upload_missing", "the uploaded object is gone") from None
+        head = self._from_s3(lambda: self.s3.head_object(Bucket=bucket, Key=key))
         body = self.pending.get(tenant, upload_id)
         if body is None:
             body = self._metadata_request(head.get("Metadata", {}))
         if head.get("ContentLength", 0) > MAX_IMAGE_BYTES:
             raise BadUpload("image_too_large", "the uploaded image is larger than 10 MB", "image")
-        data = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read(MAX_IMAGE_BYTES + 1)
+        data = self._from_s3(
+            lambda: self.s3.get_object(Bucket=bucket, Key=key)["Body"].read(MAX_IMAGE_BYTES + 1)
+        )
         return body, data
+
+    def _from_s3(self, call: Callable[[], _T]) -> _T:
+        """`call`'s answer, transient errors retried with backoff; BadUpload when the object is
+        not there, any other error raised."""
+        for attempt in range(len(S3_BACKOFF_S) + 1):
+            try:
+                return call()
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                # HeadObject has no body, so its 404 has the status as its code. (Without
+                # s3:ListBucket S3 answers 403 for a missing key: that is raised, not "missing".)
+                if error.get("Code") in _MISSING_CODES:
+                    raise BadUpload("upload_missing", "the uploaded object is gone") from None
+                if error.get("Code") not in _TRANSIENT_CODES and status < 500:
+                    raise
+                failure: Exception = exc
+            except (BotoConnectionError, HTTPClientError) as exc:
+                failure = exc
+            if attempt == len(S3_BACKOFF_S):
+                raise failure
+            logger.warning("S3 error, retrying", extra={"error": str(failure)})
+            self.sleep(S3_BACKOFF_S[attempt])
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _metadata_request(metadata: dict[str, str]) -> Any:
@@ -300,20 +423,16 @@ class UploadIntake:
             info = check_image_bytes(data, *(spec.image_sides or _ANY_SIDE))
         except ImageProblem as problem:
             raise BadUpload(problem.code, f"uploaded image: {problem.message}", "image") from None
-        # The upload's own Content-Type is whatever the client sent; the upstream gets the type
-        # of what the bytes are.
-        url = self.s3.generate_presigned_url(
-            "get_object",
-            Params={
-                "Bucket": bucket,
-                "Key": key,
-                "ResponseContentType": _MIME.get(info.format, "application/octet-stream"),
-            },
-            ExpiresIn=IMAGE_URL_TTL_S,
-        )
         try:
-            return spec.with_image(body, url)
+            stand_in = spec.with_image(body, self._stand_in_url(key))
         except ValueError as exc:
             raise BadUpload("model_takes_no_image", str(exc), "model") from None
         except (TypeError, AttributeError):
             return body  # malformed where the image goes: validation says where
+        # The URL lives as long as the task may use it, so its timing is needed first; a
+        # request that fails here is refused as submit would refuse it, no URL signed.
+        ttl_s = image_url_ttl(spec.validate(stand_in).timing)
+        # The upload's own Content-Type is whatever the client sent; the upstream gets the type
+        # of what the bytes are.
+        mime = _MIME.get(info.format, "application/octet-stream")
+        return spec.with_image(body, self.image_urls().url(bucket, key, ttl_s, mime))
