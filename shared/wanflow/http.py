@@ -165,7 +165,7 @@ def is_json_media_type(content_type: str | None) -> bool:
     return True
 
 
-def _body_bytes(event: dict[str, Any]) -> bytes:
+def _body_bytes(event: dict[str, Any], limit: int) -> bytes:
     raw = event.get("body")
     if not raw:
         return b""
@@ -173,25 +173,24 @@ def _body_bytes(event: dict[str, Any]) -> bytes:
         raise RequestRefused(400, "invalid_body", "the body cannot be read")
     if event.get("isBase64Encoded"):
         # Four base64 characters carry three bytes: an oversized body is refused undecoded.
-        if len(raw) // 4 * 3 > MAX_BODY_BYTES + 3:
-            raise _too_large()
+        if len(raw) // 4 * 3 > limit + 3:
+            raise _too_large(limit)
         try:
             return base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
             raise RequestRefused(400, "invalid_body", "the body cannot be read") from None
-    if len(raw) > MAX_BODY_BYTES:  # a character is at least a byte: no need to encode it
-        raise _too_large()
+    if len(raw) > limit:  # a character is at least a byte: no need to encode it
+        raise _too_large(limit)
     try:
         return raw.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate in the event's string
         raise _not_utf8() from None
 
 
-def _too_large() -> RequestRefused:
-    message = (
-        f"the request body is over {MAX_BODY_BYTES:,} bytes, the most taken (Lambda's 6 MB "
-        f"request limit): {UPLOAD_HINT}"
-    )
+def _too_large(limit: int) -> RequestRefused:
+    message = f"the request body is over {limit:,} bytes, the most this route takes"
+    if limit == MAX_BODY_BYTES:
+        message += f" (Lambda's 6 MB request limit): {UPLOAD_HINT}"
     return RequestRefused(413, "request_too_large", message)
 
 
@@ -203,19 +202,22 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def json_body(event: dict[str, Any], *, optional: bool = False) -> dict[str, Any] | None:
+def json_body(
+    event: dict[str, Any], *, optional: bool = False, max_bytes: int = MAX_BODY_BYTES
+) -> dict[str, Any] | None:
     """The JSON object of an API Gateway proxy event's body, refused (RequestRefused) unless it
     is small enough, declared as JSON (or not declared), UTF-8, well-formed, an object, at most
     MAX_DEPTH deep, and made of valid Unicode strings and finite numbers.
 
-    `optional`: an empty body is None rather than refused. Nothing recursive sees the value
-    before it passed: the C JSON scanner stops at the interpreter's recursion limit with a
-    RecursionError (answered here as too deep), and the depth walk is iterative.
+    `optional`: an empty body is None rather than refused; `max_bytes`: a route's own, smaller
+    limit (413 beyond it). Nothing recursive sees the value before it passed: the C JSON scanner
+    stops at the interpreter's recursion limit with a RecursionError (answered here as too
+    deep), and the depth walk is iterative.
     """
     content_type = _header(event, "content-type")
-    data = _body_bytes(event)
-    if len(data) > MAX_BODY_BYTES:
-        raise _too_large()
+    data = _body_bytes(event, max_bytes)
+    if len(data) > max_bytes:
+        raise _too_large(max_bytes)
     if not is_json_media_type(content_type):
         message = f"Content-Type {content_type!r} is not JSON: send the body as application/json"
         raise RequestRefused(415, "unsupported_media_type", message, "Content-Type")

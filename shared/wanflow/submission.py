@@ -23,13 +23,18 @@ records nothing and sends nothing.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import DYNAMODB_CONTEXT
 
 from wanflow import observability
 from wanflow.catalog import MODELS, ValidatedRequest, validate
@@ -37,6 +42,7 @@ from wanflow.catalog.base import Timing
 from wanflow.config import Config
 from wanflow.errors import ErrorItem, InvalidRequest, WanflowError
 from wanflow.following import start_execution
+from wanflow.images import is_data_uri
 from wanflow.signing import callback_url
 from wanflow.store import StaleWrite, TaskExists, TaskRecord, TaskStore, now_iso
 from wanflow.task import TaskError, TaskStatus, WebhookTarget
@@ -128,6 +134,71 @@ def task_id_for(tenant: str, idempotency_key: str | None) -> str:
     return "tsk_" + digest[:32]
 
 
+# --- what a task keeps of its request ------------------------------------------------------------
+
+#: Longest text a task keeps as is in its stored request. No documented text field is longer
+#: (prompts stop at 800 to 2000 characters, URLs at 2048); wan2.6 documents no limit.
+STORED_TEXT_CHARS = 4096
+#: Most a stored request takes of its task's DynamoDB item (400 KB, moto enforces it too), which
+#: also holds the outputs, warnings, webhook and error.
+STORED_REQUEST_BYTES = 96 * 1024
+
+
+def _digest(data: bytes) -> dict[str, Any]:
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _kept_string(value: str) -> Any:
+    if is_data_uri(value):
+        header, _, payload = value.partition(",")
+        try:
+            data = base64.b64decode(payload)
+        except (binascii.Error, ValueError):
+            data = value.encode()
+        media_type = header[5:].split(";")[0] or "text/plain"
+        return {"omitted": "inline image", "media_type": media_type, **_digest(data)}
+    if len(value) <= STORED_TEXT_CHARS:
+        return value
+    return {"omitted": "text", "start": value[:200], **_digest(value.encode())}
+
+
+def _kept_number(value: float) -> Any:
+    try:
+        DYNAMODB_CONTEXT.create_decimal(Decimal(repr(value)))
+    except ArithmeticError:  # over 38 digits, or out of DynamoDB's range: kept as text
+        return repr(value)
+    return value
+
+
+def stored_request(request: dict[str, Any]) -> dict[str, Any]:
+    """The request as its task keeps it (only for people: what went upstream is not re-read).
+
+    Each inline image (data URI) becomes `{"omitted": "inline image", media_type, bytes, sha256}`
+    (the decoded image's size and hash), any other text over STORED_TEXT_CHARS `{"omitted":
+    "text", start, bytes, sha256}`, and a number DynamoDB cannot hold its text. Should that still
+    be over STORED_REQUEST_BYTES, the task keeps `{"omitted": "request", bytes, sha256}`. So an
+    item stays under DynamoDB's 400 KB whatever the request (a data URI of 300 KB made it fail).
+    """
+
+    def keep(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: keep(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [keep(v) for v in value]
+        if isinstance(value, str):
+            return _kept_string(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return _kept_number(value)
+        return value
+
+    kept: dict[str, Any] = keep(request)
+    text = json.dumps(kept).encode()
+    if len(text) <= STORED_REQUEST_BYTES:
+        return kept
+    whole = json.dumps(request).encode()
+    return {"omitted": "request", **_digest(whole)}
+
+
 @dataclass
 class Submitter:
     """Submits tasks; collaborators are passed in."""
@@ -209,7 +280,7 @@ class Submitter:
             mode="unknown",
             status=TaskStatus.FAILED,
             completion="poll",
-            request=body if isinstance(body, dict) else {},
+            request=stored_request(body) if isinstance(body, dict) else {},
             request_hash=_request_hash(body),
             timing=Timing(expected_s=0, low_s=0, high_s=0, deadline_s=0),
             error=error,
@@ -278,7 +349,7 @@ class Submitter:
             mode=validated.mode,
             status=TaskStatus.ACCEPTED,
             completion="callback" if callback else "poll",
-            request=validated.request,
+            request=stored_request(validated.request),
             request_hash=fingerprint,
             warnings=[w.message for w in validated.warnings],
             timing=validated.timing,

@@ -7,6 +7,7 @@ wanflow's error shape, never a RecursionError, a PutItem failure or a response o
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from typing import Any
 
@@ -24,6 +25,7 @@ from wanflow.http import (
     query_params,
     to_http,
 )
+from wanflow.submission import stored_request
 from wanflow.webhooks import check_url
 
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
@@ -301,3 +303,49 @@ def test_wanflow_validate_refuses_a_callback_url_with_credentials_as_the_api_doe
         online.code,
         online.message,
     )
+
+
+# --- what a task keeps of its request ------------------------------------------------------------
+
+
+def test_an_inline_image_is_kept_as_its_description() -> None:
+    image = b"\x89PNG\r\n\x1a\n" + bytes(500_000)
+    uri = "data:image/png;base64," + base64.b64encode(image).decode()
+    request: dict[str, Any] = {
+        "model": "wan26_i2i",
+        "input": {"messages": [{"content": [{"image": uri}] * 4}]},
+    }
+    kept = stored_request(request)
+    described = kept["input"]["messages"][0]["content"][0]["image"]
+    assert described == {
+        "omitted": "inline image",
+        "media_type": "image/png",
+        "bytes": len(image),
+        "sha256": hashlib.sha256(image).hexdigest(),
+    }
+    assert len(json.dumps(kept)) < 2000
+    assert request["input"]["messages"][0]["content"][0]["image"] == uri  # the original is kept
+
+
+def test_short_text_is_kept_and_long_text_described() -> None:
+    prompt = "a cat " * 200_000
+    kept = stored_request({"model": "wan2.6", "prompt": prompt, "seed": 7, "audio": True})
+    assert kept["seed"] == 7
+    assert kept["audio"] is True
+    assert kept["prompt"]["omitted"] == "text"
+    assert kept["prompt"]["bytes"] == len(prompt)
+    assert kept["prompt"]["start"] == prompt[:200]
+    url = "https://x.example/" + "a" * 2000
+    assert stored_request({"image_urls": [url]}) == {"image_urls": [url]}
+
+
+def test_numbers_dynamodb_cannot_hold_are_kept_as_text() -> None:
+    kept = stored_request({"metadata": {"big": 10**50, "huge": 1e200, "fine": 0.5, "n": 3}})
+    assert kept["metadata"] == {"big": str(10**50), "huge": "1e+200", "fine": 0.5, "n": 3}
+
+
+def test_a_request_still_too_large_is_kept_as_a_digest() -> None:
+    request = {"model": "wan2.6", "metadata": {"tags": ["x" * 100] * 5000}}
+    kept = stored_request(request)
+    assert kept["omitted"] == "request"
+    assert kept["bytes"] == len(json.dumps(request).encode())
