@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -20,6 +21,15 @@ def _json(status: int, body: dict[str, Any]) -> Response[str]:
     return Response(status, "application/json", json.dumps(body))
 
 
+def _deadline() -> float | None:
+    """When this invocation must have answered, in time.monotonic() seconds: the function's
+    Timeout, itself under API Gateway's 29 s (None without a Lambda context)."""
+    context: LambdaContext | None = getattr(app, "lambda_context", None)
+    if context is None:
+        return None
+    return time.monotonic() + context.get_remaining_time_in_millis() / 1000
+
+
 @app.post("/v1/tasks")
 def submit() -> Response[str]:
     """Submit one generation task."""
@@ -33,7 +43,7 @@ def submit() -> Response[str]:
             app.current_event.raw_event, http=runtime.config().allow_http_callbacks
         )
         task, created = runtime.submitter().submit(
-            tenant, body, idempotency_key=key, public_base_url=base_url
+            tenant, body, idempotency_key=key, public_base_url=base_url, deadline=_deadline()
         )
     except WanflowError as exc:
         return _json(*to_http(exc))

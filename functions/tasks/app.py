@@ -6,6 +6,7 @@ Every route is scoped by the tenant the authorizer put in the request context.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -36,6 +37,15 @@ MAX_LIMIT = 100
 
 def _json(status: int, body: dict[str, Any]) -> Response[str]:
     return Response(status, "application/json", json.dumps(body))
+
+
+def _deadline() -> float | None:
+    """When this invocation must have answered, in time.monotonic() seconds: the function's
+    Timeout, itself under API Gateway's 29 s (None without a Lambda context)."""
+    context: LambdaContext | None = getattr(app, "lambda_context", None)
+    if context is None:
+        return None
+    return time.monotonic() + context.get_remaining_time_in_millis() / 1000
 
 
 def _tenant() -> str:
@@ -114,7 +124,7 @@ def cancel_task(task_id: str) -> Response[str]:
         return _not_found(task_id)
     s3, bucket = runtime.s3(), runtime.config().bucket_name
     try:
-        done = runtime.canceller().cancel(_tenant(), task_id)
+        done = runtime.canceller().cancel(_tenant(), task_id, deadline=_deadline())
     except TaskNotFound:
         return _not_found(task_id)
     except NotCancelable as exc:

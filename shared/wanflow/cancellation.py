@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _FINISHED_UPSTREAM = (TaskStatus.SUCCEEDED, TaskStatus.FAILED)
+#: Time kept, out of a cancel's deadline, for what follows the upstream calls: the write, the
+#: execution's stop, task.canceled onto the queue, and the answer.
+WRITES_AFTER_UPSTREAM_S = 3.0
 
 
 class NotCancelable(WanflowError):
@@ -99,13 +102,17 @@ class Canceller:
         if not self.config.state_machine_arn:
             raise ConfigError("STATE_MACHINE_ARN is required to cancel tasks")
 
-    def cancel(self, tenant: str, task_id: str) -> Canceled:
+    def cancel(self, tenant: str, task_id: str, *, deadline: float | None = None) -> Canceled:
         """Cancel a tenant's task (see the module doc for the order and what each step ensures).
 
         Raises TaskNotFound (missing, or another tenant's), NotCancelable (finished, finishing
         upstream, or not created upstream yet), and the upstream client's UpstreamUnavailable or
         UpstreamThrottled when the upstream could not be asked (then nothing changed).
+        `deadline` (time.monotonic() seconds) is when the caller must have answered (an API
+        request's Lambda timeout): the upstream calls and their retries end
+        `WRITES_AFTER_UPSTREAM_S` before it (out of time is UpstreamUnavailable).
         """
+        until = None if deadline is None else deadline - WRITES_AFTER_UPSTREAM_S
         record = self.store.get(task_id)
         if record.tenant != tenant:
             raise TaskNotFound(f"no task {task_id}")
@@ -116,8 +123,8 @@ class Canceller:
                 f"task {task_id} is still being created upstream; try again in a few seconds",
                 record,
             )
-        upstream_canceled = self._cancel_upstream(record, record.upstream_id)
-        snapshot = self._read_upstream(record, record.upstream_id)
+        upstream_canceled = self._cancel_upstream(record, record.upstream_id, until)
+        snapshot = self._read_upstream(record, record.upstream_id, until)
         if snapshot is not None and snapshot.reading.status is TaskStatus.CANCELED:
             upstream_canceled = True  # an earlier cancel (a retry's, the deadline's) took effect
         finished = snapshot.reading.status in _FINISHED_UPSTREAM if snapshot else False
@@ -167,10 +174,10 @@ class Canceller:
                 "task.canceled not queued", extra={"task_id": record.id, "error": exc.message}
             )
 
-    def _cancel_upstream(self, record: TaskRecord, upstream_id: str) -> bool:
+    def _cancel_upstream(self, record: TaskRecord, upstream_id: str, until: float | None) -> bool:
         """Whether the upstream task is (now) cancelled. Unavailable or throttled: raised."""
         try:
-            snapshot = self.upstream.cancel(record.model, upstream_id)
+            snapshot = self.upstream.cancel(record.model, upstream_id, deadline=until)
         except CancelNotSupported:
             return False
         except UpstreamRejected as refused:
@@ -183,10 +190,12 @@ class Canceller:
             return False
         return snapshot.reading.status is TaskStatus.CANCELED
 
-    def _read_upstream(self, record: TaskRecord, upstream_id: str) -> UpstreamSnapshot | None:
+    def _read_upstream(
+        self, record: TaskRecord, upstream_id: str, until: float | None
+    ) -> UpstreamSnapshot | None:
         """The upstream task as it is now; None if it cannot be read (the cancel still stands)."""
         try:
-            return self.upstream.status(record.model, upstream_id)
+            return self.upstream.status(record.model, upstream_id, deadline=until)
         except WanflowError as exc:
             logger.warning(
                 "upstream unreadable after cancel",
