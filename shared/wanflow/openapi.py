@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from wanflow.errors import ErrorBody
+from wanflow.http import MAX_BODY_BYTES
 from wanflow.schema import Schema
 from wanflow.task import Task
 
@@ -176,6 +177,10 @@ def _errors(*codes: int) -> dict[int, Reply]:
         400: "The request is invalid; every problem is listed, each naming its field.",
         404: "No such task for this tenant (another tenant's task answers the same).",
         409: "The request conflicts with the task's state or an earlier request.",
+        413: f"The body is over {MAX_BODY_BYTES:,} bytes (Lambda's 6 MB request limit; API "
+        "Gateway answers a body over 10 MB itself, in the same shape): send a large image with "
+        "`POST /v1/uploads` or by URL, not as a data URI.",
+        415: "The Content-Type is not JSON: send `application/json` (or no Content-Type).",
         503: "The upstream is unavailable now: nothing changed; try again later.",
     }
     return {code: Reply(why[code], ErrorBody) for code in codes}
@@ -201,14 +206,17 @@ def operations() -> list[Operation]:
             "`GET /v1/models`), plus an optional `webhook`. It is checked against the model's "
             "documented limits before anything is spent; every problem is reported at once, "
             "each naming its field. With an `Idempotency-Key`, repeating the same request "
-            "returns the same task, and reusing the key with another body is a 409.",
+            "returns the same task, and reusing the key with another body is a 409. Images may "
+            "be inline (data URIs) while the whole body stays within "
+            f"{MAX_BODY_BYTES:,} bytes (one image of about 4.6 MB, or four of 1.1 MB); "
+            "larger ones go through `POST /v1/uploads`.",
             {
                 202: Reply("The task was accepted and is being followed.", Task),
                 400: Reply(
                     "Invalid request, or the upstream refused it (then `task` is the failed task).",
                     ErrorWithTask,
                 ),
-                **_errors(409),
+                **_errors(409, 413, 415),
                 503: Reply(
                     "The upstream could not take the task now; `task` is the failed task and "
                     "`task.error.retryable` says whether to submit again.",
@@ -270,12 +278,12 @@ def operations() -> list[Operation]:
             "tasks",
             "Cancel a task",
             "Cancels the task upstream where the model allows it and stops following it; the "
-            "answer says what happened and what was billed.",
+            "answer says what happened and what was billed. It takes no body (or `{}`).",
             {
                 200: Reply("What the cancel did.", CancelResult),
-                **_errors(404),
+                **_errors(400, 404),
                 409: Reply("The task has ended; `task` is as it now is.", ErrorWithTask),
-                **_errors(503),
+                **_errors(413, 415, 503),
             },
             params=[_TASK_ID],
         ),
@@ -301,6 +309,7 @@ def operations() -> list[Operation]:
                 202: Reply("The redelivery was queued.", Redelivery),
                 **_errors(400, 404),
                 409: Reply("The task has no webhook, or no event to send yet.", ErrorBody),
+                **_errors(413, 415),
             },
             params=[_TASK_ID],
             body=RedeliverRequest,
@@ -314,7 +323,10 @@ def operations() -> list[Operation]:
             "Create an upload",
             "A presigned S3 upload for an input image. Once the image is written, it becomes "
             "a task with the request given here (the image goes in the model's image field).",
-            {201: Reply("Where and how to upload the image.", UploadTicket), **_errors(400)},
+            {
+                201: Reply("Where and how to upload the image.", UploadTicket),
+                **_errors(400, 413, 415),
+            },
             body={
                 "type": "object",
                 "description": "A model's request as for POST /v1/tasks, without its image.",
