@@ -218,8 +218,16 @@ def operations() -> list[Operation]:
                 ),
                 **_errors(409, 413, 415),
                 503: Reply(
-                    "The upstream could not take the task now; `task` is the failed task and "
-                    "`task.error.retryable` says whether to submit again.",
+                    "The upstream could not take the task; `task` is the failed task, and its "
+                    "`error` says what happened. `retryable: true` (`upstream_unavailable`, "
+                    "`upstream_throttled`, `upstream_create_not_started`): nothing was created "
+                    "upstream; submit again later. `retryable: false` "
+                    "(`upstream_create_outcome_unknown`: the upstream answered the create with a "
+                    "5xx, or no answer came): the upstream may have created the task and may "
+                    "bill it, but wanflow cannot follow it and never creates it again; before "
+                    "submitting again, check `GET /v1/tasks` that you have not already done so. "
+                    "Either way the same `Idempotency-Key` keeps returning this failed task: "
+                    "submit again with a new key.",
                     ErrorWithTask,
                 ),
             },
@@ -241,7 +249,11 @@ def operations() -> list[Operation]:
             "tasks",
             "List tasks",
             "The tenant's tasks, newest first, a page at a time; pass `next_cursor` back as "
-            "`cursor` for the next page (it is null on the last one).",
+            "`cursor` for the next page (it is null on the last one). The listing is read from "
+            "an index that is eventually consistent: a task just submitted may be missing from "
+            "it, and a task that just changed may show its previous status, for a moment "
+            "(usually under a second). `GET /v1/tasks/{id}` always reads the task as it is: "
+            "use it, not the listing, to follow a task you submitted.",
             {200: Reply("A page of tasks.", TaskPage), **_errors(400)},
             params=[
                 Param(

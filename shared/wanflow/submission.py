@@ -94,6 +94,15 @@ class UpstreamDown(WanflowError):
         self.task = task
 
 
+#: What a client whose create ended with an unknown outcome should do, in the task's error.
+OUTCOME_UNKNOWN_ADVICE = (
+    "The upstream may have created this task, and may bill it, but gave wanflow no id to follow "
+    "it by, so wanflow does not create it again. This Idempotency-Key keeps returning this failed "
+    "task. To run the request again, check GET /v1/tasks that you have not already resubmitted "
+    "it, then submit it with a new Idempotency-Key."
+)
+
+
 def _request_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
@@ -391,7 +400,7 @@ class Submitter:
             raise UpstreamDown(exc.message, failed) from exc
         except CreateOutcomeUnknown as exc:
             # The upstream may have created (and will bill) the task: never create it again.
-            message = f"{exc.message}; not retried, to avoid paying twice"
+            message = f"{exc.message}. {OUTCOME_UNKNOWN_ADVICE}"
             failed = self._fail(record, exc.code, message, None, False)
             raise UpstreamDown(message, failed) from exc
         try:
