@@ -13,6 +13,11 @@ Read from the `AWS::Serverless::Api` resource (which deploy skips: nothing in mo
   (ACCESS_DENIED);
 - an Allow: `requestContext.authorizer` = the context (values as strings) + principalId.
 
+The adapter's other answers of API Gateway's own (an unknown route or stage:
+MISSING_AUTHENTICATION_TOKEN; a function that failed: 502) are rendered from the same
+`GatewayResponses`: a type the template does not set falls back on its DEFAULT_4XX or
+DEFAULT_5XX, then on API Gateway's built-in answer, as on AWS.
+
 Policies are cached per authorizer and token for ReauthorizeEvery seconds and evaluated against
 each request's own method ARN, as API Gateway does (so a policy naming one route refuses the
 next). Refusals ("Unauthorized") are not cached here.
@@ -31,12 +36,18 @@ from typing import Any, Final
 from wanflow_local.cfn import Resolver, load_template, merge_globals
 from wanflow_local.deploy import Stack
 
-#: API Gateway's answers when the template sets no gateway response of that type.
+#: API Gateway's answers when the template sets no gateway response of that type (nor the
+#: DEFAULT_4XX/DEFAULT_5XX it falls back on).
 _DEFAULT_RESPONSES: Final = {
     "UNAUTHORIZED": (401, '{"message":"Unauthorized"}'),
     "ACCESS_DENIED": (403, '{"message":"User is not authorized to access this resource"}'),
     "AUTHORIZER_FAILURE": (500, '{"message":null}'),
     "AUTHORIZER_CONFIGURATION_ERROR": (500, '{"message":null}'),
+    # An unknown route, or a path without the stage.
+    "MISSING_AUTHENTICATION_TOKEN": (403, '{"message":"Missing Authentication Token"}'),
+    # No type of its own (a function that raised, or answered no proxy result: 502); the
+    # DEFAULT_5XX template applies to it.
+    "DEFAULT_5XX": (502, '{"message": "Internal server error"}'),
 }
 _DEFAULT_TTL: Final = 300.0
 
@@ -75,18 +86,23 @@ class ApiAuth:
         return self.authorizers[name]
 
     def response(self, kind: str, message: str, request_id: str) -> Answer:
-        """The gateway response of a type, with the template's `$context` variables filled."""
-        status, headers, template = self.responses.get(kind) or (
-            _DEFAULT_RESPONSES[kind][0],
-            {},
-            _DEFAULT_RESPONSES[kind][1],
-        )
+        """The gateway response of a type, with the template's `$context` variables filled.
+
+        A type the template does not set takes its DEFAULT_4XX or DEFAULT_5XX (by the type's
+        own status), and API Gateway's built-in answer without either; a response without a
+        StatusCode keeps the type's own status.
+        """
+        own_status, own_body = _DEFAULT_RESPONSES[kind]
+        fallback = "DEFAULT_5XX" if own_status >= 500 else "DEFAULT_4XX"
+        spec = self.responses.get(kind) or self.responses.get(fallback)
+        status, headers, template = spec or (own_status, {}, own_body)
         body = (
             template.replace("$context.error.messageString", json.dumps(message))
             .replace("$context.error.message", message)
+            .replace("$context.error.responseType", kind)
             .replace("$context.requestId", request_id)
         )
-        return status, {"Content-Type": "application/json", **headers}, body.encode()
+        return status or own_status, {"Content-Type": "application/json", **headers}, body.encode()
 
 
 def api_auth(stack: Stack, api_logical_id: str, account_id: str) -> ApiAuth:
@@ -143,12 +159,13 @@ def _token_authorizer(
 
 
 def _gateway_response(spec: Mapping[str, Any]) -> tuple[int, dict[str, str], str]:
+    """Status (0: none set, the type's own applies), headers and body template."""
     templates = spec.get("ResponseTemplates") or {}
     template = templates.get("application/json") or next(iter(templates.values()), "")
     # SAM writes static header values quoted: "'value'".
     raw_headers = (spec.get("ResponseParameters") or {}).get("Headers") or {}
     headers = {str(k): str(v).strip("'") for k, v in raw_headers.items()}
-    return int(spec.get("StatusCode", 500)), headers, str(template)
+    return int(spec.get("StatusCode") or 0), headers, str(template)
 
 
 def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:

@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from wanflow_local.apiauth import Answer, Authorization, api_auth
+from wanflow_local.apiauth import Answer, ApiAuth, Authorization, api_auth
 from wanflow_local.aws import LocalAws
 from wanflow_local.deploy import Stack
 
@@ -131,7 +131,7 @@ class ApiGateway:
         parts = urlsplit(target)
         prefix = f"/{self.stage}"
         if not parts.path.startswith(prefix + "/"):
-            return _not_found()
+            return self._gateway_response(None, "MISSING_AUTHENTICATION_TOKEN")
         path = parts.path[len(prefix) :]
         for route in self.routes:
             match = route.pattern.match(path)
@@ -149,7 +149,7 @@ class ApiGateway:
                 event["requestContext"]["domainName"] = self.url.split("/")[2]
                 refused = self._authorize(route, event, headers)
                 return refused or self._invoke(route, event)
-        return _not_found()
+        return self._gateway_response(None, "MISSING_AUTHENTICATION_TOKEN")
 
     def _event(
         self,
@@ -222,11 +222,20 @@ class ApiGateway:
             raw, failed = answer["Payload"].read(), bool(answer.get("FunctionError"))
         return json.loads(raw or b"null"), failed
 
+    def _gateway_response(self, route: Route | None, kind: str) -> Answer:
+        """API Gateway's own answer of a type, from the API's GatewayResponses. A request that
+        matches no route belongs to no API here (on AWS each has its own host): the first
+        API's responses answer it."""
+        apis = [route.api] if route is not None else sorted(self._auth)
+        authorization = next((self._auth[api] for api in apis if api in self._auth), None)
+        auth = authorization.auth if authorization is not None else ApiAuth({}, None, {})
+        return auth.response(kind, _MESSAGES[kind], str(uuid.uuid4()))
+
     def _invoke(self, route: Route, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         payload, failed = self._run(route.function_name, event)
         if failed or not isinstance(payload, dict):
             logger.error("function failed", extra={"route": route.path, "payload": payload})
-            return 502, {"Content-Type": "application/json"}, _INTERNAL_ERROR
+            return self._gateway_response(route, "DEFAULT_5XX")
         body = payload.get("body") or ""
         data = base64.b64decode(body) if payload.get("isBase64Encoded") else str(body).encode()
         # A proxy result may give headers in either map (Powertools uses multiValueHeaders);
@@ -238,11 +247,11 @@ class ApiGateway:
         return int(payload.get("statusCode", 200)), headers, data
 
 
-_INTERNAL_ERROR = b'{"message": "Internal server error"}'
-
-
-def _not_found() -> tuple[int, dict[str, str], bytes]:
-    return 404, {"Content-Type": "application/json"}, b'{"message": "Missing Authentication Token"}'
+#: API Gateway's message for each answer of its own the adapter gives.
+_MESSAGES = {
+    "MISSING_AUTHENTICATION_TOKEN": "Missing Authentication Token",
+    "DEFAULT_5XX": "Internal server error",
+}
 
 
 class _Server(ThreadingHTTPServer):
