@@ -215,12 +215,18 @@ def redeliver(task_id: str) -> Response[str]:
     from wanflow.task import WEBHOOK_EVENTS
     from wanflow.webhooks import EventNotAvailable, NoWebhook, Redelivery
 
-    body = json_body(app.current_event.raw_event, optional=True) or {}
+    shape = 'the body must be empty or {"event": "<event name>"}'
+    try:
+        body = json_body(app.current_event.raw_event, optional=True) or {}
+    except RequestRefused as exc:
+        if exc.code == "invalid_body":  # JSON, but not an object: say what the body holds
+            return _bad_event(shape)
+        raise
     record = _own_task(task_id)
     if record is None:
         return _not_found(task_id)
     if set(body) - {"event"}:
-        return _bad_event('the body must be empty or {"event": "<event name>"}')
+        return _bad_event(shape)
     event = body.get("event")
     if event is not None and event not in WEBHOOK_EVENTS:
         return _bad_event(f"event must be one of {', '.join(WEBHOOK_EVENTS)}")
