@@ -49,6 +49,8 @@ def _read_json(source: str) -> Any:
         raise ValueError(
             f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:  # the API refuses it too (wanflow.http.MAX_DEPTH)
+        raise ValueError(f"{source} nests arrays and objects too deep to read") from None
 
 
 def _dump(data: Any, out: TextIO) -> None:

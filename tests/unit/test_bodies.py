@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -287,8 +288,6 @@ def test_an_at_sign_outside_the_host_is_fine() -> None:
 
 
 def test_wanflow_validate_refuses_a_callback_url_with_credentials_as_the_api_does() -> None:
-    from pathlib import Path
-
     example = Path(__file__).resolve().parents[2] / "events/requests/valid"
     body = json.loads((example / "wan2.6-image-to-video-flash.json").read_text(encoding="utf-8"))
     body["callback_url"] = "https://user:hunter2@hooks.example/in"
@@ -349,3 +348,23 @@ def test_a_request_still_too_large_is_kept_as_a_digest() -> None:
     kept = stored_request(request)
     assert kept["omitted"] == "request"
     assert kept["bytes"] == len(json.dumps(request).encode())
+
+
+# --- wanflow validate ----------------------------------------------------------------------------
+
+
+def test_wanflow_validate_prints_the_capped_body_and_refuses_deep_nesting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wanflow.cli import main
+
+    many = tmp_path / "many.json"
+    many.write_text(json.dumps({"model": "wan26_i2v", **{f"f{i}": i for i in range(100_000)}}))
+    assert main(["validate", str(many)]) == 2
+    printed = json.loads(capsys.readouterr().out)
+    assert len(printed["errors"]) == MAX_LISTED_ERRORS
+    assert printed["more_errors"] > 100_000 - MAX_LISTED_ERRORS
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["validate", str(deep)]) == 2
+    assert "too deep" in capsys.readouterr().err

@@ -25,7 +25,8 @@ def test_validate_prints_the_normalised_request(capsys: pytest.CaptureFixture[st
 def test_validate_prints_the_error_json_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(EVENTS / "invalid" / "wan26_i2i-size.json")]) == 2
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"error", "errors"}
+    assert set(out) == {"error", "errors", "more_errors"}
+    assert out["more_errors"] == 0
     assert out["error"]["code"] == "001021016"
     assert out["error"]["param"] == "parameters.size"
 
