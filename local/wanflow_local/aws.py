@@ -101,6 +101,8 @@ class LambdaContext:
 # and the clock readings of SQS's receive (`_message_visible`, `_message_delayed`).
 
 _handlers: dict[str, Handler] = {}
+#: What `_originals` holds for a patched attribute its owner did not define itself.
+_ABSENT: Final = object()
 _handlers_lock = threading.Lock()
 #: Patch name → moto's own function, while the patches are installed.
 _originals: dict[str, Any] = {}
@@ -117,6 +119,7 @@ _dynamodb_lock = threading.Lock()
 
 def _patches() -> dict[str, tuple[Any, str, Any]]:
     """Patch name → (owner, attribute, replacement)."""
+    from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.dynamodb.responses import DynamoHandler
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -144,6 +147,9 @@ def _patches() -> dict[str, tuple[Any, str, Any]]:
         "message_visible": (Message, "visible", property(_message_visible)),
         "message_delayed": (Message, "delayed", property(_message_delayed)),
         "s3_key_response": (S3Response, "key_response", _s3_key_response),
+        "router_resolve": (ApiGatewayResolver, "resolve", _router_resolve),
+        "router_event": (ApiGatewayResolver, "current_event", _router_event),
+        "router_context": (ApiGatewayResolver, "lambda_context", _router_context),
     }
 
 
@@ -152,7 +158,8 @@ def _install_hook() -> None:
     if _originals:
         return
     for name, (owner, attribute, replacement) in _patches().items():
-        _originals[name] = getattr(owner, attribute)
+        # The owner's own attribute (an inherited one is restored by deleting the patch).
+        _originals[name] = vars(owner).get(attribute, _ABSENT)
         # setattr: mypy rightly refuses assigning to a method.
         setattr(owner, attribute, replacement)
 
@@ -162,9 +169,44 @@ def _remove_hook() -> None:
     if not _originals:
         return
     for name, (owner, attribute, _) in _patches().items():
-        setattr(owner, attribute, _originals.pop(name))
+        original = _originals.pop(name)
+        if original is _ABSENT:
+            delattr(owner, attribute)
+        else:
+            setattr(owner, attribute, original)
     with _cache_lock:
         _task_clients.clear()
+
+
+#: Powertools' router state of the request this thread is resolving (see `_router_resolve`).
+_router_state = threading.local()
+
+
+def _router_resolve(resolver: Any, event: Any, context: Any) -> Any:
+    """ApiGatewayResolver.resolve, with the request's event and context kept per thread.
+
+    Powertools (3.x) keeps the current event on a class attribute shared by every resolver
+    (`BaseRouter.current_event`): on Lambda one process serves one request at a time, but here
+    every function's requests run in threads of one process, so a submit could read another
+    request's body (seen: a wan26_i2i submit came back as a flash task). With the attributes
+    below, each thread reads its own request, as each Lambda process would.
+    """
+    raw = event.raw_event if hasattr(event, "raw_event") else event
+    _router_state.event = resolver._to_proxy_event(raw)
+    _router_state.context = context
+    return _originals["router_resolve"](resolver, event, context)
+
+
+def _router_get(name: str) -> Callable[[Any], Any]:
+    return lambda _resolver: getattr(_router_state, name, None)
+
+
+def _router_set(name: str) -> Callable[[Any, Any], None]:
+    return lambda _resolver, value: setattr(_router_state, name, value)
+
+
+_router_event = property(_router_get("event"), _router_set("event"))
+_router_context = property(_router_get("context"), _router_set("context"))
 
 
 def _s3_key_response(response: Any, request: Any, full_url: str, headers: Any) -> Any:

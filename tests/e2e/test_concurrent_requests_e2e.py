@@ -1,0 +1,36 @@
+"""Requests served at the same time each see their own event, as on Lambda, where one process
+serves one request at a time; here every function shares one process (see the router patch in
+local/wanflow_local/aws.py)."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from wanflow_local.commands import DEV_API_KEY
+from wanflow_local.stack import LocalStack
+
+VALID = Path(__file__).resolve().parents[2] / "events/requests/valid"
+REQUESTS = ["wan2.6-t2v.json", "wan26_i2i-edit.json", "wan22_i2v_flash.json", "wan26_i2v.json"]
+
+
+def test_concurrent_submits_each_create_the_task_they_asked_for(stack: LocalStack) -> None:
+    # GIVEN 40 submits of four different models, sent 16 at a time
+    bodies = [json.loads((VALID / REQUESTS[i % len(REQUESTS)]).read_text()) for i in range(40)]
+    headers = {"Authorization": f"Bearer {DEV_API_KEY}"}
+
+    def submit(body: dict[str, object]) -> tuple[str, str]:
+        with httpx.Client(base_url=stack.api.url, timeout=30) as client:
+            answer = client.post("/v1/tasks", json=body, headers=headers)
+        assert answer.status_code == 202, answer.text
+        return str(body["model"]), str(answer.json()["model"])
+
+    # WHEN they are served side by side
+    with ThreadPoolExecutor(16) as pool:
+        pairs = list(pool.map(submit, bodies))
+
+    # THEN each task is of the model its own request named
+    assert [asked for asked, _ in pairs] == [got for _, got in pairs]
