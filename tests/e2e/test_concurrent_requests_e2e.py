@@ -5,6 +5,7 @@ local/wanflow_local/aws.py)."""
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,15 +23,27 @@ def test_concurrent_submits_each_create_the_task_they_asked_for(stack: LocalStac
     bodies = [json.loads((VALID / REQUESTS[i % len(REQUESTS)]).read_text()) for i in range(40)]
     headers = {"Authorization": f"Bearer {DEV_API_KEY}"}
 
-    def submit(body: dict[str, object]) -> tuple[str, str]:
+    def submit(body: dict[str, object]) -> tuple[str, str, str]:
         with httpx.Client(base_url=stack.api.url, timeout=30) as client:
             answer = client.post("/v1/tasks", json=body, headers=headers)
         assert answer.status_code == 202, answer.text
-        return str(body["model"]), str(answer.json()["model"])
+        task = answer.json()
+        return str(body["model"]), str(task["model"]), str(task["id"])
 
     # WHEN they are served side by side
     with ThreadPoolExecutor(16) as pool:
         pairs = list(pool.map(submit, bodies))
 
-    # THEN each task is of the model its own request named
-    assert [asked for asked, _ in pairs] == [got for _, got in pairs]
+    # THEN each task is of the model its own request named, and runs to its end
+    assert [asked for asked, _, _ in pairs] == [got for _, got, _ in pairs]
+    statuses: dict[str, str] = {}
+    deadline = time.monotonic() + 60
+    with httpx.Client(base_url=stack.api.url, timeout=30, headers=headers) as client:
+        while time.monotonic() < deadline:
+            for _, _, task_id in pairs:
+                if statuses.get(task_id) != "succeeded":
+                    statuses[task_id] = client.get(f"/v1/tasks/{task_id}").json()["status"]
+            if set(statuses.values()) == {"succeeded"}:
+                break
+            time.sleep(0.5)
+    assert set(statuses.values()) == {"succeeded"}, statuses
