@@ -28,7 +28,7 @@ from wanflow.http import (
 )
 from wanflow.observability import correlate, log_metrics, logger, trace_handler
 from wanflow.results import present
-from wanflow.store import TaskNotFound, TaskRecord
+from wanflow.store import StoreUnavailable, TaskNotFound, TaskRecord
 from wanflow.task import TaskStatus
 
 app = APIGatewayRestResolver()
@@ -254,6 +254,12 @@ def _unauthenticated(exc: Unauthenticated) -> Response[str]:
 @app.exception_handler(RequestRefused)  # type: ignore[untyped-decorator]
 def _refused(exc: RequestRefused) -> Response[str]:
     """A body or query that cannot be read at all: 400, 413 or 415, on every route."""
+    return _json(*to_http(exc))
+
+
+@app.exception_handler(StoreUnavailable)  # type: ignore[untyped-decorator]
+def _store_unavailable(exc: StoreUnavailable) -> Response[str]:
+    """DynamoDB throttled or down past botocore's retries: 503, try again (never a bare 502)."""
     return _json(*to_http(exc))
 
 

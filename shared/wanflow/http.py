@@ -130,8 +130,16 @@ def to_http(exc: WanflowError) -> tuple[int, dict[str, Any]]:
         body = error_body(exc.upstream_code or exc.code, exc.message, "upstream_error")
         return 400, {**body, "task": exc.task.public().model_dump(mode="json")}
     if isinstance(exc, UpstreamDown):
-        body = error_body(exc.code, exc.message, "upstream_error")
+        # The failed task's own code (upstream_create_outcome_unknown and the retryable ones
+        # differ in what the client must do), not the generic one.
+        code = exc.task.error.code if exc.task.error is not None else exc.code
+        body = error_body(code, exc.message, "upstream_error")
         return 503, {**body, "task": exc.task.public().model_dump(mode="json")}
+    from wanflow.store import StoreUnavailable
+
+    if isinstance(exc, StoreUnavailable):
+        message = "the task store is busy or unavailable; nothing was changed, try again shortly"
+        return 503, error_body(exc.code, message, "api_error")
     return 500, error_body(exc.code, "internal error", "api_error")
 
 

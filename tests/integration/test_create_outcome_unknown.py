@@ -40,6 +40,7 @@ def test_a_create_answered_5xx_fails_not_retryable_telling_the_client_what_to_do
     for advice in ("may bill", "GET /v1/tasks", "new Idempotency-Key", "keeps returning"):
         assert advice in error["message"], error["message"]
     assert body["error"]["message"] == error["message"]
+    assert body["error"]["code"] == "upstream_create_outcome_unknown"
     # one create was sent, never a second
     assert len(stack.sim.requests("create")) == creates + 1
     # AND the same key returns this failed task and creates nothing, even once the upstream is up
