@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from wanflow import observability
 from wanflow.catalog import get_model
 from wanflow.catalog.responses import read_snapshot
+from wanflow.http import error_body
 from wanflow.signing import verify
 from wanflow.task import TERMINAL, TaskStatus
 
@@ -68,7 +69,10 @@ class CallbackReceiver:
         """
         if not self._verified(task_id, signature):
             observability.count(observability.CALLBACKS_REJECTED)
-            return Reply(401, {"error": {"code": "bad_signature", "message": "invalid signature"}})
+            return Reply(
+                401,
+                error_body("bad_signature", "invalid signature", "authentication_error", "sig"),
+            )
         from wanflow.store import TaskNotFound
 
         store = self.store()
@@ -81,7 +85,7 @@ class CallbackReceiver:
         try:
             task = store.peek(task_id, _FIELDS)
         except TaskNotFound:
-            return Reply(404, {"error": {"code": "task_not_found", "message": "no such task"}})
+            return Reply(404, error_body("task_not_found", "no such task", "not_found", "task_id"))
         snapshot = read_snapshot(get_model(str(task["model"])), body)
         logger.info(
             "callback received",
