@@ -249,7 +249,9 @@ class Submitter:
         validated, webhook = self._validate(body)
         task_id = self.new_task_id(tenant, idempotency_key)
         observability.correlate(task_id)
-        base = public_base_url or self.config.callback_base_url
+        # The operator's CALLBACK_BASE_URL first: behind a custom domain whose base path drops
+        # the stage, the URL API Gateway was reached by (domainName/stage) would not route.
+        base = self.config.callback_base_url or public_base_url
         hook = None
         if validated.accepts_callback and base:
             secret = self.callback_secret
