@@ -70,6 +70,7 @@ FLOOR_NAME = "+ one client (floor)"
 FIRST_REQUEST = {
     "authorizer": "m._dynamodb()",
     "submit": "from wanflow import runtime\nruntime.submitter()",
+    "upload": "from wanflow import runtime\nruntime.uploads(); runtime.submitter()",
     "tasks": "from wanflow import runtime\nruntime.store(); runtime.s3()",
     # A genuine callback: the receiver, then the store and Step Functions it asks for.
     "webhook": "from wanflow import runtime\nruntime.callback_receiver(); runtime.store(); "
