@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -11,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanflow import runtime
 from wanflow.errors import WanflowError
-from wanflow.http import json_body, public_base_url, tenant_of, to_http
+from wanflow.http import invocation_deadline, json_body, public_base_url, tenant_of, to_http
 from wanflow.observability import log_metrics, logger, trace_handler
 
 app = APIGatewayRestResolver()
@@ -19,15 +18,6 @@ app = APIGatewayRestResolver()
 
 def _json(status: int, body: dict[str, Any]) -> Response[str]:
     return Response(status, "application/json", json.dumps(body))
-
-
-def _deadline() -> float | None:
-    """When this invocation must have answered, in time.monotonic() seconds: the function's
-    Timeout, itself under API Gateway's 29 s (None without a Lambda context)."""
-    context: LambdaContext | None = getattr(app, "lambda_context", None)
-    if context is None:
-        return None
-    return time.monotonic() + context.get_remaining_time_in_millis() / 1000
 
 
 @app.post("/v1/tasks")
@@ -43,7 +33,11 @@ def submit() -> Response[str]:
             app.current_event.raw_event, http=runtime.config().allow_http_callbacks
         )
         task, created = runtime.submitter().submit(
-            tenant, body, idempotency_key=key, public_base_url=base_url, deadline=_deadline()
+            tenant,
+            body,
+            idempotency_key=key,
+            public_base_url=base_url,
+            deadline=invocation_deadline(getattr(app, "lambda_context", None)),
         )
     except WanflowError as exc:
         return _json(*to_http(exc))

@@ -6,7 +6,6 @@ Every route is scoped by the tenant the authorizer put in the request context.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -19,6 +18,7 @@ from wanflow.http import (
     decode_cursor,
     encode_cursor,
     error_body,
+    invocation_deadline,
     json_body,
     plausible_id,
     public_base_url,
@@ -37,15 +37,6 @@ MAX_LIMIT = 100
 
 def _json(status: int, body: dict[str, Any]) -> Response[str]:
     return Response(status, "application/json", json.dumps(body))
-
-
-def _deadline() -> float | None:
-    """When this invocation must have answered, in time.monotonic() seconds: the function's
-    Timeout, itself under API Gateway's 29 s (None without a Lambda context)."""
-    context: LambdaContext | None = getattr(app, "lambda_context", None)
-    if context is None:
-        return None
-    return time.monotonic() + context.get_remaining_time_in_millis() / 1000
 
 
 def _tenant() -> str:
@@ -124,7 +115,9 @@ def cancel_task(task_id: str) -> Response[str]:
         return _not_found(task_id)
     s3, bucket = runtime.s3(), runtime.config().bucket_name
     try:
-        done = runtime.canceller().cancel(_tenant(), task_id, deadline=_deadline())
+        done = runtime.canceller().cancel(
+            _tenant(), task_id, deadline=invocation_deadline(getattr(app, "lambda_context", None))
+        )
     except TaskNotFound:
         return _not_found(task_id)
     except NotCancelable as exc:

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import math
+import time
 from typing import Any
 
 from wanflow.errors import INVALID_REQUEST, ErrorBody, ErrorItem, InvalidRequest, WanflowError
@@ -88,6 +89,16 @@ def decode_cursor(cursor: str | None, tenant: str) -> dict[str, Any] | None:
     ):
         raise ValueError("cursor is not valid")
     return dict(key)
+
+
+def invocation_deadline(context: Any) -> float | None:
+    """When a Lambda invocation must have answered, in time.monotonic() seconds: its function's
+    Timeout, which for the API's functions is under API Gateway's 29 s (None without a Lambda
+    context: tests, the CLI)."""
+    if context is None:
+        return None
+    left_ms: int = context.get_remaining_time_in_millis()
+    return time.monotonic() + left_ms / 1000
 
 
 def public_base_url(event: dict[str, Any], *, http: bool = False) -> str | None:
