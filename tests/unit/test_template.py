@@ -165,13 +165,17 @@ def test_the_image_reader_role_reads_uploads_only(template: dict[str, Any]) -> N
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
     assert role["MaxSessionDuration"] == 3600
-    for logical_id in ("SubmitFunction", "UploadFunction"):
+    # Only the function that presigns the upstream's image URLs may assume it.
+    for logical_id in functions(template):
         props = resolved.resolve(function_props(template, logical_id))
-        assert props["Environment"]["Variables"]["IMAGE_READER_ROLE_ARN"] == (
-            "UpstreamImageReaderRole.Arn"
-        )
+        variables = (props.get("Environment") or {}).get("Variables") or {}
         assume = [s for s in statements(resolved, props) if "sts:AssumeRole" in s["Action"]]
-        assert [s["Resource"] for s in assume] == ["UpstreamImageReaderRole.Arn"]
+        if logical_id == "UploadFunction":
+            assert variables["IMAGE_READER_ROLE_ARN"] == "UpstreamImageReaderRole.Arn"
+            assert [s["Resource"] for s in assume] == ["UpstreamImageReaderRole.Arn"]
+        else:
+            assert "IMAGE_READER_ROLE_ARN" not in variables, logical_id
+            assert assume == [], logical_id
 
 
 # --- sizes and timeouts -----------------------------------------------------------------------
