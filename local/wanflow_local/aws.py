@@ -91,9 +91,10 @@ class LambdaContext:
 # thread) and moto's SQS event source mappings. So the whole patch is: replace that method with
 # `_invoke`, which runs the registered handler and falls back to moto's echo for any other
 # function. It runs in a werkzeug request thread, so a handler may itself call this moto over
-# HTTP (the server is threaded) without deadlocking. Three more patches close gaps where moto
+# HTTP (the server is threaded) without deadlocking. Four more patches close gaps where moto
 # is less faithful than AWS: StopExecution and a task-token wait (`_set_stop`), concurrent
-# writes of one DynamoDB item (`_dynamodb_call`), and presigned S3 URLs (`_s3_key_response`).
+# writes of one DynamoDB item (`_dynamodb_call`), concurrent StartExecution calls of one name
+# (`_start_execution`), and presigned S3 URLs (`_s3_key_response`).
 # The others change no behaviour, they only take work off the one process that plays all of
 # AWS here, which the benches' hundred tasks in flight saturated: moto's request dispatch
 # (`_backend_for_host`), the parse of the state machine's definition at every execution start
@@ -115,6 +116,8 @@ _task_clients: dict[tuple[str, str, int], Any] = {}
 _cache_lock = threading.Lock()
 #: Held by every DynamoDB request moto serves (see `_dynamodb_call`).
 _dynamodb_lock = threading.Lock()
+#: Held by every StartExecution moto serves (see `_start_execution`).
+_start_execution_lock = threading.Lock()
 
 
 def _patches() -> dict[str, tuple[Any, str, Any]]:
@@ -128,11 +131,17 @@ def _patches() -> dict[str, tuple[Any, str, Any]]:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     return {
         "invoke": (LambdaSimpleBackend, "invoke", _invoke),
         "set_stop": (Environment, "set_stop", _set_stop),
         "dynamodb_call": (DynamoHandler, "call_action", _dynamodb_call),
+        "start_execution": (
+            StepFunctionsParserBackend,
+            "start_execution",
+            _start_execution,
+        ),
         "backend_for_host": (
             DomainDispatcherApplication,
             "get_backend_for_host",
@@ -231,6 +240,19 @@ def _dynamodb_call(handler: Any) -> Any:
         return _originals["dynamodb_call"](handler)
 
 
+def _start_execution(backend: Any, *args: Any, **kwargs: Any) -> Any:
+    """StepFunctionsParserBackend.start_execution under one lock.
+
+    Another gap in moto (5.2): it looks for an execution of the same name, then (after a deep
+    copy of the state machine) adds the new one, unlocked, so two StartExecution calls of one
+    name at once (concurrent submits with one Idempotency-Key) both start one. AWS starts one
+    execution per name: the same name and input running returns it, anything else is
+    ExecutionAlreadyExists (wanflow's submit relies on it, following.start_execution).
+    """
+    with _start_execution_lock:
+        return _originals["start_execution"](backend, *args, **kwargs)
+
+
 def _backend_for_host(dispatcher: Any, host: str | None) -> Any:
     """DomainDispatcherApplication.get_backend_for_host, remembered per host.
 
@@ -286,8 +308,8 @@ def _message_visible(message: Any) -> bool:
     """moto's Message.visible, reading the clock as `time.time()`.
 
     moto (5.2) reads it as a naive UTC datetime minus the epoch, built anew for each message at
-    each receive, twice: with a few hundred delayed looks on the poll queue, a tenth of the
-    local stack's CPU under the benches' load. Same milliseconds since the epoch.
+    each receive, twice: with a few hundred delayed messages on a queue (the notify queue's
+    retries), a noticeable share of the local stack's CPU. Same milliseconds since the epoch.
     """
     return bool(time.time() * 1000.0 > message.visible_at)
 
@@ -302,8 +324,8 @@ def _set_stop(env: Any, stop_date: Any, cause: str | None, error: str | None) ->
 
     The second patch, for one gap in moto (5.2): StopExecution stops an execution in a Wait
     state at once, as AWS does, but one waiting on a task token only when the token comes back
-    or its timeout passes, so a cancelled task's execution (which waits on a token until its
-    poll chain ends it) would stay RUNNING for the whole timeout. So the waits are ended here:
+    or its timeout passes, so a cancelled callback task's execution (waiting on a token for
+    its callback) would stay RUNNING until its callback timeout. So the waits are ended here:
     with an empty output, since moto would turn a timeout or a failure into ExecutionFailed, while
     after a state that ended normally it sees the stop and ends the execution as ABORTED, as AWS
     does.
