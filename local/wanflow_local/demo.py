@@ -96,7 +96,7 @@ def run_demo(time_scale: float, timeout_s: float = 110.0) -> int:
             print(f"demo: tasks still running after {timeout_s:.0f} s", file=sys.stderr)
         print()
         print("\n".join(_table(stack, rows, time_scale)))
-        print("\n(polls: status reads by the poll chain's looks; detect s: from the")
+        print("\n(polls: the state machine's looks at the upstream; detect s: from the")
         print(" upstream finishing to our record saying so, in upstream seconds; waits are whole")
         print(
             f" seconds of real time, so at time scale {time_scale:g} a wait is a multiple of "

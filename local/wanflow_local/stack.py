@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -36,26 +35,6 @@ TEMPLATE = ROOT / "template.yaml"
 LOCAL_SECRETS_EXTENSION = (
     "arn:aws:lambda:us-east-1:000000000000:layer:AWS-Parameters-and-Secrets-Lambda-Extension:1"
 )
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One delivery of a poll queue message, as `LocalStack.looks` saw it."""
-
-    message_id: str
-    polls: int  # the poll count the message carried
-    redelivered: bool
-    looked: bool
-
-
-def _delivery(record: dict[str, Any], polls: int, any_looked: bool) -> Delivery:
-    """A poll queue message delivered about a task with `polls` looks, of a batch that made a
-    look (`any_looked`): it did when it passed the guard of `Follower.poll` (it carries that
-    count, or is a redelivery of the one before)."""
-    carried = int(json.loads(record["body"]).get("polls", -1))
-    redelivered = record.get("attributes", {}).get("ApproximateReceiveCount", "1") != "1"
-    can = carried == polls or (redelivered and carried == polls - 1)
-    return Delivery(record["messageId"], carried, redelivered, any_looked and can)
 
 
 @dataclass
@@ -94,13 +73,34 @@ class LocalStack:
         return list(execution_history(sfn, self.execution_arn(task_id)))
 
     def follow_results(self, task_id: str) -> list[Any]:
-        """What ended each wait of a task's execution on its task token, in order: the outputs
-        the token came back with (`{"next": ..., "via": "callback" | "poll" | "ended"}`)."""
+        """What ended each wait of a task's execution on its task token (the callback model's
+        AwaitCallback), in order: the outputs the token came back with (`{"next": "finalize",
+        "via": "callback" | "ended"}`). A wait that timed out (the callback was lost) is not
+        among them."""
         return [
             json.loads(e["taskSucceededEventDetails"]["output"])
             for e in self.history(task_id)
             if e["type"] == "TaskSucceeded"
             and "waitForTaskToken" in e["taskSucceededEventDetails"].get("resource", "")
+        ]
+
+    def states(self, task_id: str) -> list[str]:
+        """The names of the states a task's execution entered, in order (one per entry: a state
+        retried after a failure is entered once)."""
+        return [
+            e["stateEnteredEventDetails"]["name"]
+            for e in self.history(task_id)
+            if e["type"].endswith("StateEntered")
+        ]
+
+    def looks(self, task_id: str) -> list[dict[str, Any]]:
+        """What each LookAtUpstream of a task's execution returned, in order: `{"next",
+        "wait_s", "looks", "status", "upstream_status", "progress"}` (its `$.look`)."""
+        return [
+            json.loads(e["stateExitedEventDetails"]["output"])["look"]
+            for e in self.history(task_id)
+            if e["type"] == "TaskStateExited"
+            and e["stateExitedEventDetails"]["name"] == "LookAtUpstream"
         ]
 
     def wait_terminal(self, task_id: str, timeout: float = 30.0) -> TaskRecord:
@@ -113,43 +113,6 @@ class LocalStack:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"task {task_id} still {record.status} after {timeout} s")
             time.sleep(0.1)
-
-    @contextmanager
-    def looks(self, task_id: str) -> Iterator[list[Delivery]]:
-        """While inside, every delivery of a poll message about a task, while it is not
-        terminal, is recorded in order: whether it made a look (the task's poll count grew by
-        it) or was dropped (a stale or duplicate message).
-
-        A redelivery and the chain's next message can come together, in one batch or in two at
-        once: while watched, batches about the task run one at a time, and of a batch's
-        messages the first that could look (`Follower.poll`'s guard) is the one that did."""
-        function = str(self.stack.ref("LifecycleFunction"))
-        real = LocalAws.handler(function)
-        assert real is not None
-        seen: list[Delivery] = []
-        one_at_a_time = threading.Lock()
-
-        def watched(event: Any, context: Any) -> Any:
-            records = event.get("Records") or [] if isinstance(event, dict) else []
-            about = [r for r in records if json.loads(r["body"]).get("task_id") == task_id]
-            if not about:
-                return real(event, context)
-            with one_at_a_time:
-                before = self.store.get(task_id)
-                try:
-                    return real(event, context)
-                finally:
-                    if before.status not in TERMINAL:
-                        looked = self.store.get(task_id).polls > before.polls
-                        for r in about:
-                            seen.append(_delivery(r, before.polls, looked))
-                            looked = looked and not seen[-1].looked
-
-        LocalAws.register_handler(function, watched)
-        try:
-            yield seen
-        finally:
-            LocalAws.register_handler(function, real)
 
     def objects(self, prefix: str) -> dict[str, bytes]:
         """The objects of the results bucket under a prefix, with their bytes."""
@@ -186,8 +149,8 @@ def local_stack(
 ) -> Iterator[LocalStack]:
     """Start everything; stop everything on exit.
 
-    `submit_settle_s` overrides the template's SubmitSettleSeconds (when each submit's settling
-    look comes).
+    `submit_settle_s` overrides the template's SubmitSettleSeconds (how long after a task's
+    creation a look may conclude that its submit stopped half-way).
 
     Without `upstream_url` the simulator plays the upstream and its callbacks come back over
     plain HTTP to the local API. With it, there is no public URL for callbacks: every model is

@@ -75,14 +75,14 @@ class Config:
     time_scale: float
     allow_http_callbacks: bool = False
     notify_queue_url: str = ""
-    poll_queue_url: str = ""
     upstream_read_timeout_s: float = 30.0
     secrets_via_extension: bool = False
     #: How long the extension keeps a secret (its own SECRETS_MANAGER_TTL; 300 s unless set,
     #: and it takes no more): what its cache adds to the age of a secret read through it.
     secrets_extension_ttl_s: float = 300.0
-    #: When a submit's settling look comes (wall-clock seconds): past the submit function's
-    #: own timeout, so the submit it checks on has surely ended.
+    #: How long after a task's creation a look may conclude that its submit stopped (the task
+    #: missing, or still `accepted`), in wall-clock seconds: past the Timeout of every function
+    #: that submits, so the submit it concludes on has surely ended.
     submit_settle_s: int = 120
     #: The role whose sessions sign the uploaded images' URLs handed to the upstream ("": the
     #: function's own credentials, whose end the code cannot know).
@@ -96,9 +96,7 @@ class Config:
         read_timeout = _number(
             env, "UPSTREAM_READ_TIMEOUT_S", "30", float, allowed=_positive, rule="> 0"
         )
-        settle = _number(  # a delay on an SQS message: 900 s at most
-            env, "SUBMIT_SETTLE_S", "120", int, allowed=lambda v: 0 < v <= 900, rule="1 to 900"
-        )
+        settle = _number(env, "SUBMIT_SETTLE_S", "120", int, allowed=_positive, rule="> 0")
         return cls(
             table_name=_required(env, "TABLE_NAME"),
             bucket_name=_required(env, "BUCKET_NAME"),
@@ -111,8 +109,7 @@ class Config:
             time_scale=time_scale,
             # Only the functions that enqueue client notifications read it.
             notify_queue_url=env.get("NOTIFY_QUEUE_URL", "").strip(),
-            # The lifecycle function (the poll chain) and submit (its settling look) read it.
-            poll_queue_url=env.get("POLL_QUEUE_URL", "").strip(),
+            # Only the lifecycle function (its looks) reads it.
             submit_settle_s=settle,
             upstream_read_timeout_s=read_timeout,
             # Only the local stack sets this: its API is plain HTTP on loopback.

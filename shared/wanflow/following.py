@@ -1,33 +1,20 @@
-"""Following a task from submit to its end without paying Step Functions for every look.
+"""How a task's execution follows it: its start, the wait on a callback, each look of the poll loop.
 
-The execution waits on a task token (its `Follow` state runs `follow`). Two things send the token
-back, with what to do next:
-- the upstream callback (the webhook receiver), for the model that has one;
-- a poll chain: one delayed SQS message at a time on the poll queue, each read by the lifecycle
-  function (`poll`), which checks the upstream once (`Lifecycle.check`) and then either sends
-  the next message, delayed by the schedule's wait, or sends the token back (`finalize` or
-  `time_out`). For a callback model the chain's first message is its callback timeout: the
-  fallback when the callback was lost.
+One Step Functions execution per task, named by the task id, started by submit before anything
+is recorded or created upstream (`start_execution`), so whatever stops a submit later, an
+execution is there to settle its task. The state machine (statemachine/task_lifecycle.asl.json)
+then either waits on a task token for the upstream's callback (`follow`), or polls: a Wait whose
+length the previous look chose, then a look (`look`), and again, until the upstream ended (then
+finalize), the deadline or the look limit passed (time_out), or the task ended some other way.
+Standard workflows run each state once and keep every look in the execution's history.
 
-The execution is started by submit (`start_execution`), which first puts a settling look on the
-same queue (`arm_settle`), due after the submit function's own timeout: if submit died between
-recording the task and starting its execution, `Follower.settle` finishes the job (it starts the
-execution of a `queued` task) or says what happened (an `accepted` task, whose upstream create
-may or may not have happened, fails with `submit_interrupted`). No task is left unfollowed.
-
-Why: in a Wait ► Task ► Choice loop every look costs three state transitions ($0.000075 at
-$0.025 per 1,000); here it costs three SQS requests and an invocation (about $0.000002), and an
-execution costs five transitions whatever the number of looks (bench/cost.py measures both).
-
-At least once, never twice: SQS may deliver a message twice, and a retried `follow` may start a
-second chain. Each message carries the token it polls for and the task's poll count when it was
-sent; a message whose token is no longer the task's (the task ended, or a later follow round
-began) or whose count is behind (its twin already looked) is dropped. A failed look is retried
-by the chain itself, with backoff (and the upstream's Retry-After), and after `MAX_ERRORS` in a
-row the token is failed, so the state machine records the failure on the task. A delivery
-that dies between recording its look and sending the next message comes back (SQS redelivers
-it) and, its look being recorded already, looks once more and goes on. A chain that breaks
-anyway is covered by the `Follow` state's timeout.
+A look first settles a task its submit left behind: none at all (the submit died before putting
+it: nothing was created upstream, the execution just ends) or one still `accepted` (the submit
+died during the upstream create, or is still in it). Neither is concluded on before the settle
+window (`Config.submit_settle_s`, past the longest Timeout of a submitting function) has passed
+since the task's creation: then a missing task ends the execution, an `accepted` one fails with
+`submit_interrupted` (the upstream may have created it; it is never created twice). A submit
+still running by then finds its write to `queued` refused and cancels its upstream task.
 """
 
 from __future__ import annotations
@@ -35,17 +22,19 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from wanflow.schedule import callback_wait_s, follow_timeout_s
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from wanflow.errors import WanflowError
+from wanflow.schedule import callback_wait_s, next_poll, step_s
 from wanflow.store import StaleWrite, TaskNotFound
-from wanflow.task import TERMINAL, TaskError, TaskStatus
-from wanflow.upstream import UpstreamRejected, UpstreamThrottled
+from wanflow.task import TERMINAL, TaskError
 
 if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
     from wanflow.config import Config
@@ -53,15 +42,6 @@ if TYPE_CHECKING:
     from wanflow.store import TaskRecord
 
 logger = logging.getLogger(__name__)
-
-#: Longest delay SQS takes on a message.
-MAX_DELAY_S = 900
-#: Failed looks in a row before the token is failed (the state machine then records it).
-MAX_ERRORS = 5
-#: Backoff between failed looks: full jitter below min(cap, base·2^n), in seconds.
-BACKOFF_BASE_S = 2.0
-BACKOFF_CAP_S = 60.0
-
 
 #: The end of a task whose submit stopped between recording it and its upstream task's id.
 INTERRUPTED = TaskError(
@@ -72,222 +52,164 @@ INTERRUPTED = TaskError(
     ),
     retryable=True,
 )
-#: The body key of a settling look (`{"settle": task_id}`) on the poll queue.
-SETTLE = "settle"
+
+#: Step Functions' answers that say "not now" rather than "not this request".
+_TRANSIENT_CODES = frozenset(
+    {"ThrottlingException", "ServiceUnavailable", "InternalFailure", "InternalServerError"}
+)
+
+
+class ExecutionNotStarted(WanflowError):
+    """Step Functions did not start the task's execution (throttled, unavailable): nothing was
+    recorded or created, so the same request may simply be sent again."""
+
+    code = "orchestration_unavailable"
+
+
+class TaskNotRecorded(WanflowError):
+    """The task is not in the store (yet): its submit starts the execution before it puts the
+    task. The state machine retries `follow` a few times, then settles it by looking."""
+
+    code = "task_not_recorded"
 
 
 def token_gone(sfn: SFNClient) -> tuple[type[Exception], ...]:
-    """What SendTaskSuccess/SendTaskFailure raise for a token nobody waits on any more: used
-    (`InvalidToken`), timed out (`TaskTimedOut`), or of an execution that ended or was stopped
-    (`TaskDoesNotExist`; a cancel stops the execution while a look may still be on its way)."""
+    """What SendTaskSuccess raises for a token nobody waits on any more: used (`InvalidToken`),
+    timed out (`TaskTimedOut`: the callback wait gave way to polling), or of an execution that
+    ended or was stopped (`TaskDoesNotExist`; a cancel stops the execution)."""
     errors = sfn.exceptions
     return (errors.InvalidToken, errors.TaskTimedOut, errors.TaskDoesNotExist)
 
 
-def start_execution(sfn: SFNClient, config: Config, record: TaskRecord) -> None:
-    """Start the execution named by the task id. Starting it again is harmless: a running one
-    with the same input is returned by Step Functions, a finished one refused (and ignored)."""
-    execution_input = {
+def execution_input(config: Config, record: TaskRecord) -> dict[str, Any]:
+    """What a task's execution starts with: small (a state's data is capped at 256 KB), and
+    the same for the same task id and request, so starting it again is idempotent.
+
+    `first_wait_s`: until the poll loop's first look; `callback_timeout_s`: how long the callback
+    model waits for its callback before polling. Both in this deployment's seconds, counted
+    from the task's creation, which is when the execution starts.
+    """
+    timing = record.timing
+    return {
         "task_id": record.id,
         "completion": record.completion,
-        "follow_timeout_s": config.scaled_timeout(follow_timeout_s(record.timing)),
+        "first_wait_s": config.scaled_wait(next_poll(timing, 0.0, None, 0).wait_s),
+        "callback_timeout_s": config.scaled_timeout(callback_wait_s(timing)),
     }
+
+
+def start_execution(sfn: SFNClient, config: Config, record: TaskRecord) -> bool:
+    """Start the execution named by the task id; returns False when one of that name exists
+    and is not this request's running one (it ended, or another request with the same id's
+    input runs). Step Functions returns a running execution of the same name and input as if
+    it had just started it. Raises ExecutionNotStarted when Step Functions is throttling or
+    unavailable (after botocore's own retries)."""
     try:
         sfn.start_execution(
             stateMachineArn=config.state_machine_arn,
             name=record.id,
-            input=json.dumps(execution_input),
+            input=json.dumps(execution_input(config, record)),
         )
     except sfn.exceptions.ExecutionAlreadyExists:
-        logger.info("execution already started", extra={"task_id": record.id})
+        logger.info("execution already exists", extra={"task_id": record.id})
+        return False
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code not in _TRANSIENT_CODES:
+            raise
+        raise ExecutionNotStarted(f"Step Functions answered {code}") from exc
+    except (BotoConnectionError, HTTPClientError) as exc:
+        raise ExecutionNotStarted(f"Step Functions unreachable: {type(exc).__name__}") from exc
+    return True
 
 
-def arm_settle(sqs: SQSClient, config: Config, task_id: str) -> None:
-    """Put the settling look of a submit on the poll queue (`Follower.settle` reads it)."""
-    sqs.send_message(
-        QueueUrl=config.poll_queue_url,
-        MessageBody=json.dumps({SETTLE: task_id}),
-        DelaySeconds=max(0, min(config.submit_settle_s, MAX_DELAY_S)),
-    )
-
-
-@dataclass(frozen=True)
-class PollMessage:
-    """One scheduled look at a task: the body of a poll queue message."""
-
-    task_id: str
-    token: str
-    polls: int
-    errors: int = 0
-    #: When the look is due (epoch seconds; set when the message is sent).
-    due: float | None = None
-
-    def to_body(self) -> str:
-        """The message body."""
-        return json.dumps(
-            {
-                "task_id": self.task_id,
-                "token": self.token,
-                "polls": self.polls,
-                "errors": self.errors,
-                "due": self.due,
-            }
-        )
-
-    @classmethod
-    def from_body(cls, body: Any) -> PollMessage:
-        """Read a message body (ValueError or KeyError when it is not one)."""
-        data = json.loads(body) if isinstance(body, str | bytes) else body
-        due = data.get("due")
-        return cls(
-            str(data["task_id"]),
-            str(data["token"]),
-            int(data["polls"]),
-            int(data["errors"]),
-            None if due is None else float(due),
-        )
+def _parse_time(value: str) -> datetime:
+    # AWS writes "2026-01-01T00:00:00.000Z"; moto (5.2) passes $$.Execution.StartTime as
+    # Python's str() of a datetime ("2026-01-01 00:00:00.000000+00:00"): both parse here.
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass
 class Follower:
-    """Keeps each task's execution waiting until its end is known, by callback or by polls."""
+    """The execution's two ways of following a task: the callback wait and the look."""
 
     config: Config
     steps: Lifecycle
-    sqs: SQSClient
     sfn: SFNClient
-    rng: random.Random = field(default_factory=random.Random)
 
-    def follow(self, task_id: str, token: str, how: str) -> None:
-        """Keep the execution's token on the task and start the poll chain.
+    def follow(self, task_id: str, token: str) -> None:
+        """Keep the execution's task token on the task, for the callback receiver to send back.
 
-        `how`: `callback` (wait for the callback; the first look at the callback timeout),
-        `poll` (the first look when the schedule says), or `recheck` (a callback said done but
-        the upstream did not: the next look when the schedule says). Both are counted from the
-        task's creation, so the time the execution took to get here (a slow start, a throttled
-        StartExecution, the settling look's restart) does not delay them. The token is written
-        before the callbacks are looked for, and the receiver records a callback before it
-        reads the token: whichever comes second sees the other.
+        Sends it back at once when the task already ended or its callback was already recorded.
+        The token is written before the callbacks are looked for, and the receiver records a
+        callback before it reads the token: whichever comes second sees the other. Raises
+        TaskNotRecorded while the task is not in the store (see the module's docstring).
         """
         store = self.steps.store
         try:
-            record = store.patch(task_id, {"task_token": token})
-        except StaleWrite:  # ended already: finalize finds it so and queues its event again
-            self.resume(token, "finalize", "ended")
+            store.patch(task_id, {"task_token": token})
+        except StaleWrite as lost:
+            if lost.current is None:
+                raise TaskNotRecorded(f"no task {task_id} in the store yet") from None
+            self.resume(token, "ended")  # finalize finds it so and queues its event again
             return
-        if how == "callback":
-            if store.has_events(task_id):
-                self.resume(token, "finalize", "callback")
-                return
-            left = callback_wait_s(record.timing) - self.steps.elapsed_s(record)
-            delay = self.config.scaled_timeout(left)
-        else:  # the first look, or after a hint that did not hold: on with the schedule
-            plan = self.steps.next_look(record, record.polls)
-            if plan["next"] == "time_out":
-                self.resume(token, "time_out", "poll")
-                return
-            delay = int(plan["wait_s"])
-        self._schedule(PollMessage(task_id, token, record.polls), delay)
+        if store.has_events(task_id):
+            self.resume(token, "callback")
 
-    def poll(self, message: PollMessage, redelivered: bool = False) -> None:
-        """Look at the upstream once for a message's task, then schedule or end the wait.
+    def look(self, task_id: str, started_at: str) -> dict[str, Any]:
+        """One look of the poll loop: settle a task its submit left behind, or read the upstream
+        once (`Lifecycle.check`). `started_at`: when the execution started.
 
-        Raises only when neither the next message nor the token could be sent: SQS then brings
-        this message back (`redelivered`). A message whose look is already on the task is
-        dropped as a duplicate, except when redelivered: its first delivery may have died
-        between recording the look and sending what follows it, so it looks once more (one
-        more upstream read) and goes on. The next message the first delivery did send, if
-        any, then carries an old poll count and is dropped: one chain still.
+        Returns `{"next": "wait" | "finalize" | "time_out" | "stop", "wait_s", "looks",
+        "status", "upstream_status", "progress"}`: what the state machine does next, the Wait
+        before the next look (this deployment's seconds), and what the look saw (the history
+        shows it). `stop`: the task ended already (or there is none to follow).
         """
         try:
-            record = self.steps.store.get(message.task_id)
-        except TaskNotFound:
-            logger.warning("poll for a missing task", extra={"task_id": message.task_id})
-            return
-        if record.status in TERMINAL or record.task_token != message.token:
-            logger.info("poll chain ended", extra={"task_id": record.id})
-            return
-        if redelivered and record.polls == message.polls + 1:
-            logger.info("look redelivered after it was recorded", extra={"task_id": record.id})
-            message = replace(message, polls=record.polls, errors=0, due=None)
-        elif record.polls != message.polls:
-            logger.info("duplicate poll dropped", extra={"task_id": record.id})
-            return
-        late_s = 0.0 if message.due is None else self.steps.now().timestamp() - message.due
-        try:
-            decision = self.steps.check(record, late_s)
-        except UpstreamRejected as exc:  # the upstream refuses to say: retrying will not help
-            self.fail(message.token, exc)
-            return
-        except Exception as exc:  # any failed look is retried, then recorded
-            if message.errors + 1 >= MAX_ERRORS:
-                self.fail(message.token, exc)
-                return
-            logger.warning(
-                "look failed; retrying",
-                extra={"task_id": record.id, "error": repr(exc), "attempt": message.errors + 1},
-            )
-            delay = self._backoff(message)
-            if isinstance(exc, UpstreamThrottled) and exc.retry_after_s:
-                delay = max(delay, math.ceil(exc.retry_after_s))
-            self._schedule(replace(message, errors=message.errors + 1), delay)
-            return
-        if decision["next"] == "wait":
-            after = PollMessage(record.id, message.token, int(decision["polls"]))
-            self._schedule(after, int(decision["wait_s"]))
-        else:
-            self.resume(message.token, str(decision["next"]), "poll")
-
-    def settle(self, task_id: str) -> None:
-        """A submit's settling look, after the submit surely ended: a task it left `queued`
-        gets its execution (again: harmless), one it left `accepted` fails with
-        `submit_interrupted`; any other is as it should be."""
-        try:
             record = self.steps.store.get(task_id)
-        except TaskNotFound:  # the submit died before recording it: nothing was sent upstream
-            return
-        if record.status is TaskStatus.ACCEPTED:
+        except TaskNotFound:
+            left = self._settle_left_s(_parse_time(started_at))
+            if left > 0:
+                return _seen(None, "wait", math.ceil(left))
+            logger.warning("no task to follow: its submit stopped before recording it")
+            return _seen(None, "stop")
+        if record.status in TERMINAL:
+            if record.error is not None and record.error.code == INTERRUPTED.code:
+                # This loop's own end: a look that died before queueing it is retried.
+                self.steps.notifications.task_ended(record)
+            return _seen(record, "stop")
+        if record.upstream_id is None:  # `accepted`: its submit is in the create, or died there
+            left = self._settle_left_s(_parse_time(record.created_at))
+            if left > 0:
+                step = self.config.scaled_wait(step_s(record.timing))
+                return _seen(record, "wait", min(math.ceil(left), step))
             logger.error("submit interrupted", extra={"task_id": task_id})
             record = self.steps.interrupt(record, INTERRUPTED)
-        elif record.error is not None and record.error.code == INTERRUPTED.code:
-            # A redelivery: its first delivery may have died before queueing task.failed (the
-            # event keeps its webhook-id, so the client gets it once).
-            self.steps.notifications.task_ended(record)
-        if record.status is TaskStatus.QUEUED:  # the submit stopped before starting it
-            start_execution(self.sfn, self.config, record)
+            if record.status in TERMINAL or record.upstream_id is None:
+                return _seen(record, "stop")
+        decision = self.steps.check(record)
+        return _seen(decision.record, decision.next, decision.wait_s)
 
-    def defer(self, message: PollMessage) -> None:
-        """Put a message back at once, unread (this invocation is running out of time)."""
-        self._schedule(message, 0)
-
-    def resume(self, token: str, then: str, via: str) -> None:
-        """Send the token back: the execution goes on to `then` (finalize or time_out)."""
-        output = json.dumps({"next": then, "via": via})
+    def resume(self, token: str, via: str) -> None:
+        """Send the token back: the execution goes on to finalize."""
+        output = json.dumps({"next": "finalize", "via": via})
         try:
             self.sfn.send_task_success(taskToken=token, output=output)
         except token_gone(self.sfn):
             logger.info("task token already used, timed out or its execution ended")
 
-    def fail(self, token: str, exc: Exception) -> None:
-        """Fail the token: the state machine records the failure on the task."""
-        logger.error("following failed", extra={"error": repr(exc)})
-        try:
-            self.sfn.send_task_failure(
-                taskToken=token, error=type(exc).__name__, cause=str(exc)[:1000]
-            )
-        except token_gone(self.sfn):
-            logger.info("task token already used, timed out or its execution ended")
+    def _settle_left_s(self, since: datetime) -> float:
+        """Wall-clock seconds until the settle window after `since` has passed (unscaled: it
+        outlasts the submitting functions' Timeouts, which are wall-clock)."""
+        return self.config.submit_settle_s - (self.steps.now() - since).total_seconds()
 
-    def _schedule(self, message: PollMessage, delay_s: int) -> None:
-        # A longer wait is cut to SQS's limit: that look comes early and schedules the rest.
-        delay_s = max(0, min(delay_s, MAX_DELAY_S))
-        due = round(self.steps.now().timestamp() + delay_s, 3)
-        self.sqs.send_message(
-            QueueUrl=self.config.poll_queue_url,
-            MessageBody=replace(message, due=due).to_body(),
-            DelaySeconds=delay_s,
-        )
 
-    def _backoff(self, message: PollMessage) -> int:
-        ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**message.errors)
-        return round(self.rng.uniform(1.0, ceiling))
+def _seen(record: TaskRecord | None, then: str, wait_s: int = 0) -> dict[str, Any]:
+    return {
+        "next": then,
+        "wait_s": wait_s,
+        "looks": 0 if record is None else record.polls,
+        "status": None if record is None else record.status.value,
+        "upstream_status": None if record is None else record.upstream_status,
+        "progress": None if record is None else record.progress,
+    }

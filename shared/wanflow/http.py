@@ -146,8 +146,16 @@ def to_http(exc: WanflowError) -> tuple[int, dict[str, Any]]:
         code = exc.task.error.code if exc.task.error is not None else exc.code
         body = error_body(code, exc.message, "upstream_error")
         return 503, {**body, "task": exc.task.public().model_dump(mode="json")}
+    from wanflow.following import ExecutionNotStarted
     from wanflow.store import StoreUnavailable
 
+    if isinstance(exc, ExecutionNotStarted):
+        message = (
+            "wanflow could not start following the task now (Step Functions is busy or"
+            " unavailable); nothing was recorded or created upstream: send the request again"
+            " shortly (with the same Idempotency-Key, if any)"
+        )
+        return 503, error_body(exc.code, message, "api_error")
     if isinstance(exc, StoreUnavailable):
         message = "the task store is busy or unavailable; nothing was changed, try again shortly"
         return 503, error_body(exc.code, message, "api_error")

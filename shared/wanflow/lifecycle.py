@@ -1,10 +1,10 @@
-"""The steps of a task's life after submit: the look at the upstream that the poll chain makes
-(`check`, see following.py) and the steps the state machine runs (finalize, time_out,
-record_failure).
+"""The steps of a task's life after submit, as the state machine runs them: a look at the
+upstream (`check`, inside following.py's `Follower.look`), finalize, time_out, record_failure,
+and the end of a task its submit left `accepted` (`interrupt`).
 
 Each step reads the task from the store, talks to the upstream when it must, and writes through
-the store's forward-only moves, so a step that runs twice (a Retry, a duplicated callback, two
-executions) changes nothing the second time. Names of the exceptions raised here are what the
+the store's forward-only moves, so a step that runs twice (a Retry, a duplicated callback) changes
+nothing the second time. Names of the exceptions raised here are what the
 state machine's `Retry` clauses match.
 
 Client webhook events are queued by the writer of the move: `task.running` by the check that
@@ -32,7 +32,7 @@ from wanflow.catalog import get_model
 from wanflow.catalog.responses import UpstreamOutput, UpstreamSnapshot
 from wanflow.config import Config
 from wanflow.errors import WanflowError
-from wanflow.schedule import MIN_STEP_S, next_poll, step_s
+from wanflow.schedule import next_poll
 from wanflow.store import StaleWrite, TaskRecord, TaskStore
 from wanflow.task import (
     TERMINAL,
@@ -98,6 +98,16 @@ def _detect_s(done: TaskRecord, seen: datetime | None) -> float | None:
     return (_parse_time(done.completed_at) - seen).total_seconds()
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What a look found: the task as it now is, and what comes next (`finalize`, `time_out`,
+    `wait` `wait_s` seconds of this deployment's clock, or `stop`: it ended already)."""
+
+    record: TaskRecord
+    next: str
+    wait_s: int = 0
+
+
 @dataclass
 class Lifecycle:
     """The lifecycle steps, with their collaborators passed in."""
@@ -117,17 +127,13 @@ class Lifecycle:
         real = (self.now() - _parse_time(record.created_at)).total_seconds()
         return real / self.config.time_scale
 
-    def check(self, record: TaskRecord, late_s: float = 0.0) -> dict[str, Any]:
-        """Read the upstream status once, record it, and say what happens next.
-
-        Returns `{"next": "finalize" | "time_out" | "wait", "wait_s": int, "polls": int}`:
-        `wait_s` in this deployment's seconds, `polls` the task's poll count after this look;
-        `late_s`: how late this look came (see `next_look`).
-        """
+    def check(self, record: TaskRecord) -> Checked:
+        """Read the upstream status once, record it with the look count, and say what comes
+        next: `finalize` (the upstream ended, or kept reporting a status it cannot use),
+        `time_out` (past the deadline or the look limit) or `wait` (`wait_s`, until the
+        schedule's next look)."""
         task_id = record.id
-        if record.status in TERMINAL or record.upstream_id is None:
-            return {"next": "finalize", "wait_s": 0, "polls": record.polls}
-        snapshot = self.upstream.status(record.model, record.upstream_id)
+        snapshot = self.upstream.status(record.model, str(record.upstream_id))
         reading = snapshot.reading
         polls = record.polls + 1
         if reading.status is None:
@@ -137,30 +143,24 @@ class Lifecycle:
                 {"polls": polls, "unknown_count": unknown, "upstream_status": snapshot.raw_status},
             )
             if unknown_status_exhausted(unknown):
-                return {"next": "finalize", "wait_s": 0, "polls": polls}
+                return Checked(record, "finalize")
         elif reading.status in TERMINAL:
-            self._try_patch(task_id, {"polls": polls, "upstream_status": snapshot.raw_status})
-            return {"next": "finalize", "wait_s": 0, "polls": polls}
+            changes = {"polls": polls, "upstream_status": snapshot.raw_status}
+            return Checked(self._try_patch(task_id, changes), "finalize")
         else:
             record = self._note_progress(record, snapshot, polls)
-        return self.next_look(record, polls, late_s)
+        if record.status in TERMINAL:  # ended meanwhile (a cancel)
+            return Checked(record, "stop")
+        return self.next_look(record, polls)
 
-    def next_look(self, record: TaskRecord, polls: int, late_s: float = 0.0) -> dict[str, Any]:
-        """What the schedule says after `polls` looks: `{"next": "time_out" | "wait", "wait_s":
-        int (this deployment's seconds), "polls": polls}`.
-
-        `late_s` (this deployment's seconds): how long after its due time this look came. The
-        next one will likely be as late (the same queue, batches and cold starts), so its
-        message is sent that much sooner, by at most half a step: the looks land on the
-        schedule's grid instead of behind it.
-        """
-        timing = record.timing
-        decision = next_poll(timing, self.elapsed_s(record), record.progress, polls)
+    def next_look(self, record: TaskRecord, polls: int) -> Checked:
+        """What the schedule says after `polls` looks: `time_out`, or `wait` `wait_s` (this
+        deployment's seconds) until its next grid point, counted from the task's creation (a
+        late look does not push the grid back)."""
+        decision = next_poll(record.timing, self.elapsed_s(record), record.progress, polls)
         if decision.give_up:
-            return {"next": "time_out", "wait_s": 0, "polls": polls}
-        early_s = min(max(late_s, 0.0) / self.config.time_scale, step_s(timing) / 2)
-        wait_s = self.config.scaled_wait(max(decision.wait_s - early_s, MIN_STEP_S))
-        return {"next": "wait", "wait_s": wait_s, "polls": polls}
+            return Checked(record, "time_out")
+        return Checked(record, "wait", self.config.scaled_wait(decision.wait_s))
 
     def _note_progress(self, record: TaskRecord, snap: UpstreamSnapshot, polls: int) -> TaskRecord:
         changes: dict[str, Any] = {
@@ -201,10 +201,19 @@ class Lifecycle:
     def finalize(self, task_id: str) -> dict[str, Any]:
         """Re-read the upstream and write the terminal state, copying every output to S3 first.
 
-        Returns `{"status": <normalised status>}`; `running` (or `queued`) means the upstream is
-        not done after all (a callback is only a hint), and the state machine goes back to
-        polling. Idempotent: a terminal task is returned as it is.
+        Returns `{"status": <normalised status>, "wait_s": int}`; a status that is not terminal
+        means the upstream is not done after all (a callback is only a hint), and the state
+        machine goes back to polling, its next look `wait_s` from now (when the schedule says).
+        Idempotent: a terminal task is returned as it is.
         """
+        outcome = self._finalize(task_id)
+        outcome["wait_s"] = 0
+        if TaskStatus(outcome["status"]) not in TERMINAL:
+            record = self.store.get(task_id)
+            outcome["wait_s"] = self.next_look(record, record.polls).wait_s
+        return outcome
+
+    def _finalize(self, task_id: str) -> dict[str, Any]:
         started = self.now()
         record = self.store.get(task_id)
         if record.status in TERMINAL:
@@ -364,8 +373,8 @@ class Lifecycle:
         return self._end(record, TaskStatus.TIMED_OUT, {"error": error})
 
     def interrupt(self, record: TaskRecord, error: TaskError) -> TaskRecord:
-        """Fail a task its submit left `accepted` (`Follower.settle`); returns the task as it
-        then is (another writer's state, if it moved first)."""
+        """Fail a task its submit left `accepted` past the settle window (`Follower.look`);
+        returns the task as it then is (another writer's state, if it moved first)."""
         return self._write_end(record, TaskStatus.FAILED, {"error": error})
 
     def record_failure(self, task_id: str, failure: Any) -> dict[str, Any]:

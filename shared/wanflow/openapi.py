@@ -227,7 +227,9 @@ def operations() -> list[Operation]:
                     "bill it, but wanflow cannot follow it and never creates it again; before "
                     "submitting again, check `GET /v1/tasks` that you have not already done so. "
                     "Either way the same `Idempotency-Key` keeps returning this failed task: "
-                    "submit again with a new key.",
+                    "submit again with a new key. Without `task` "
+                    "(`orchestration_unavailable`, `store_unavailable`): nothing was recorded "
+                    "or created; send the same request again shortly.",
                     ErrorWithTask,
                 ),
             },

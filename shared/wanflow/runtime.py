@@ -204,16 +204,15 @@ def lifecycle() -> Lifecycle:
 
 @cache
 def follower() -> Follower:
-    """The poll chain and the task-token wait around the lifecycle steps."""
+    """The callback wait and the poll loop's look, around the lifecycle steps."""
     from wanflow.following import Follower
 
-    return Follower(config(), lifecycle(), sqs(), sfn())
+    return Follower(config(), lifecycle(), sfn())
 
 
 @cache
 def submitter() -> Submitter:
     """The submit logic."""
-    from wanflow.following import arm_settle
     from wanflow.submission import Submitter
 
     cfg = config()
@@ -224,7 +223,6 @@ def submitter() -> Submitter:
         sfn(),
         partial(secret, cfg.callback_secret_arn),
         notifications=notifications(),
-        settle=partial(arm_settle, sqs(), cfg),
     )
 
 

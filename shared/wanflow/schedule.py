@@ -83,12 +83,3 @@ def callback_wait_s(timing: Timing) -> float:
     lost (the upstream retries only for 7 s), and polling takes over at its short step.
     """
     return timing.high_s + step_s(timing)
-
-
-def follow_timeout_s(timing: Timing) -> float:
-    """How long the state machine waits on one follow round before it looks for itself.
-
-    Only a broken poll chain gets there (the chain ends every task by its deadline): the
-    deadline, plus a quarter of it and at least five minutes for the chain's own retries.
-    """
-    return timing.deadline_s + max(300.0, timing.deadline_s / 4)

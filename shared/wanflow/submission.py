@@ -1,18 +1,19 @@
-"""Submitting a task: validate, record, create upstream, start following it.
+"""Submitting a task: validate, start following it, record, create upstream.
 
 The order is what makes a task impossible to lose or to pay for twice:
-1. validate against the catalog (nothing is spent on a bad request), and put a settling look
-   on the poll queue, due after this function's timeout (`following.arm_settle`);
-2. put the task (`accepted`) with a conditional write, so of two identical requests with the
+1. validate against the catalog (nothing is spent on a bad request);
+2. start the execution named by the task id (`following.start_execution`; starting it again is
+   harmless): from here on, whatever stops this submit, that execution settles the task (see
+   following.py). When Step Functions cannot start it, nothing was recorded or created: 503;
+3. put the task (`accepted`) with a conditional write, so of two identical requests with the
    same idempotency key only one goes on;
-3. create the upstream task (only the writer of step 2 does), passing our signed callback URL
+4. create the upstream task (only the writer of step 3 does), passing our signed callback URL
    to a model that takes one;
-4. move the task to `queued` with the upstream id;
-5. start the execution named by the task id (starting it twice is harmless).
-A failure at 3 is written on the task (failed, retryable or not); a replay of the same request
-finishes steps 4–5 if an earlier attempt stopped between them, and so does the settling look,
-which also fails a task left `accepted` (the submit died during 3: whether the upstream created
-the task is unknown, and it is never created twice).
+5. move the task to `queued` with the upstream id.
+A failure at 4 is written on the task (failed, retryable or not). A submit that dies during 4
+or before 5 leaves the task `accepted`: its execution fails it with `submit_interrupted` once
+the submit has surely ended (whether the upstream created the task is unknown, and it is never
+created twice); one that dies before 3 leaves no task, and its execution just ends.
 
 A body may carry wanflow's own `webhook: {url, events}`, checked with the model's fields and
 reported with them; the flash model's own `callback_url` is taken as the webhook instead (wanflow
@@ -44,7 +45,7 @@ from wanflow.errors import ErrorItem, InvalidRequest, WanflowError
 from wanflow.following import start_execution
 from wanflow.images import is_data_uri
 from wanflow.signing import callback_url
-from wanflow.store import StaleWrite, TaskExists, TaskRecord, TaskStore, now_iso
+from wanflow.store import StaleWrite, TaskExists, TaskNotFound, TaskRecord, TaskStore, now_iso
 from wanflow.task import TaskError, TaskStatus, WebhookTarget
 from wanflow.upstream import (
     CreateOutcomeUnknown,
@@ -222,8 +223,6 @@ class Submitter:
     new_task_id: Callable[[str, str | None], str] = field(default=task_id_for)
     #: Where task.failed goes for a task that fails here (None: no client webhooks).
     notifications: Notifications | None = None
-    #: Puts a task id's settling look on the poll queue (None: no one settles; tests).
-    settle: Callable[[str], None] | None = None
 
     def submit(
         self,
@@ -243,8 +242,8 @@ class Submitter:
         request's Lambda timeout): the upstream create ends `WRITES_AFTER_CREATE_S` before it,
         and is not started when too little is left (`CreateNotStarted`: failed, retryable).
 
-        Raises InvalidRequest (nothing recorded), IdempotencyConflict, UpstreamRefused or
-        UpstreamDown (the task is recorded as failed in both).
+        Raises InvalidRequest or ExecutionNotStarted (nothing recorded), IdempotencyConflict,
+        UpstreamRefused or UpstreamDown (the task is recorded as failed in both).
         """
         validated, webhook = self._validate(body)
         task_id = self.new_task_id(tenant, idempotency_key)
@@ -264,15 +263,15 @@ class Submitter:
         fingerprint = _request_hash(body if identity is None else identity)
         record = self._new_record(task_id, tenant, validated, fingerprint, hook is not None)
         record = record.model_copy(update={"webhook": webhook})
-        if self.settle is not None:
-            self.settle(task_id)  # first: whatever stops this submit later, it is looked at
+        # First: whatever stops this submit later, the execution settles its task.
+        if not start_execution(self.sfn, self.config, record):
+            return self._replay(task_id, fingerprint), False
         try:
             self.store.create(record)
         except TaskExists:
             return self._replay(task_id, fingerprint), False
         observability.task_submitted(record.model)
         record = self._create_upstream(record, validated, hook, deadline)
-        start_execution(self.sfn, self.config, record)
         return record, True
 
     def reject(self, tenant: str, task_id: str, body: Any, error: TaskError) -> TaskRecord:
@@ -369,14 +368,22 @@ class Submitter:
         )
 
     def _replay(self, task_id: str, fingerprint: str) -> TaskRecord:
-        existing = self.store.get(task_id)
+        try:
+            existing = self.store.get(task_id)
+        except TaskNotFound:
+            # Its execution exists and is not this request's running one: it ended (an earlier
+            # submit with this key stopped before recording its task, and that execution found
+            # none), or a different request with this key runs now. Either way this id can
+            # never be followed: creating its task would leave it unfollowed.
+            raise IdempotencyConflict(
+                "this Idempotency-Key belongs to another request, or to an earlier submit that"
+                " stopped before recording its task (nothing was created): submit with a new"
+                " Idempotency-Key"
+            ) from None
         if existing.request_hash != fingerprint:
             raise IdempotencyConflict(
                 "this Idempotency-Key was already used with a different request body"
             )
-        if existing.status is TaskStatus.QUEUED:
-            # an earlier attempt may have stopped before starting it
-            start_execution(self.sfn, self.config, existing)
         return existing
 
     def _create_upstream(
@@ -388,9 +395,9 @@ class Submitter:
     ) -> TaskRecord:
         # Not started when it could not end in time (CreateNotStarted, an UpstreamUnavailable:
         # failed retryable, nothing sent): an answer now beats API Gateway's 504 and a task
-        # created upstream that this submit could no longer record. Leaving the task to the
-        # settling look instead would fail it minutes later as submit_interrupted, which says
-        # the upstream may have created it: not true here.
+        # created upstream that this submit could no longer record. Leaving the task to its
+        # execution instead would fail it minutes later as submit_interrupted, which says the
+        # upstream may have created it: not true here.
         until = None if deadline is None else deadline - WRITES_AFTER_CREATE_S
         try:
             created = self.upstream.create(validated, hook, deadline=until)
@@ -411,7 +418,7 @@ class Submitter:
                 TaskStatus.QUEUED,
                 {"upstream_id": created.task_id, "upstream_status": created.snapshot.raw_status},
             )
-        except StaleWrite as lost:  # settled as interrupted meanwhile: a submit past its time
+        except StaleWrite as lost:  # its execution failed it as interrupted: a submit past its time
             self._cancel(record, created.task_id, deadline)
             current = lost.current or self.store.get(record.id)
             raise UpstreamDown("the submission took too long and was stopped", current) from None
@@ -430,7 +437,7 @@ class Submitter:
         error = TaskError(code=code, message=message, upstream_code=upstream, retryable=retry)
         try:
             failed = self.store.advance(record.id, TaskStatus.FAILED, {"error": error})
-        except StaleWrite as lost:  # settled as interrupted meanwhile: that failure stands
+        except StaleWrite as lost:  # its execution failed it as interrupted: that failure stands
             return lost.current or self.store.get(record.id)
         observability.task_ended(failed.model, failed.status.value)
         self._notify_failed(failed)

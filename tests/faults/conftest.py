@@ -20,7 +20,7 @@ from faultkit import TIME_SCALE, Api, Hooks, Scenario  # noqa: E402
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest) -> Iterator[LocalStack]:
     """template.yaml in moto, its API on loopback, the simulator upstream (seeded); a module's
-    `SUBMIT_SETTLE_S` sets when each submit's settling look comes (the template's default
+    `SUBMIT_SETTLE_S` sets the settle window of the looks (the template's default
     otherwise)."""
     settle = getattr(request.module, "SUBMIT_SETTLE_S", None)
     with local_stack(

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from faultkit import FLASH, Scenario, execution_events, outputs_stored_once, wait_for
 
-from wanflow import runtime
 from wanflow.task import TaskStatus
 from wanflow_local.aws import LocalAws
 from wanflow_local.stack import LocalStack
@@ -72,23 +71,14 @@ def _step(name: str) -> Callable[[Any], bool]:
     return lambda event: isinstance(event, dict) and event.get("step") == name
 
 
-def _looks_at(targets: set[str]) -> Callable[[Any], bool]:
-    """A poll queue batch with a look at one of `targets` (task ids)."""
-
-    def matches(event: Any) -> bool:
-        records = event.get("Records") or [] if isinstance(event, dict) else []
-        return any(json.loads(r["body"]).get("task_id") in targets for r in records)
-
-    return matches
-
-
 @pytest.mark.parametrize("when", WHEN)
 @pytest.mark.parametrize(
     ("step", "model"),
     [
         ("follow", FLASH),
-        ("follow", "wan22_i2v_flash"),
+        ("look", "wan22_i2v_flash"),
         ("finalize", FLASH),
+        ("finalize", "wan22_i2v_flash"),
     ],
 )
 def test_a_lifecycle_step_dying_once_changes_nothing(
@@ -112,76 +102,31 @@ def test_a_look_dying_once_looks_again_once(
     stack: LocalStack, faults: SetFaults, scenario: Scenario, when: str
 ) -> None:
     # GIVEN a task polled until its deadline (it never finishes upstream), and the lifecycle
-    # function dying once on a poll queue batch with a look at it
+    # function dying once in one of its looks
     faults(stuck_rate=1.0)
     targets: set[str] = set()
-    with (
-        _short_visibility(stack, "PollQueue", 1),
-        crash(stack, "LifecycleFunction", _looks_at(targets), when) as crashed,
-    ):
+
+    def its_look(event: Any) -> bool:
+        return _step("look")(event) and event.get("task_id") in targets
+
+    with crash(stack, "LifecycleFunction", its_look, when) as crashed:
         done = scenario.submit("wan22_i2v_flash")
         targets.add(done.task_id)
-        with stack.looks(done.task_id) as looks:  # outside the crash: it sees the crashed one
-            records = scenario.check({done.task_id: TaskStatus.TIMED_OUT}, timeout=90)
-    # THEN the crashed message came back (`after`: having looked before dying) and the chain
-    # went on from there to the deadline, every look counted once on the task
+        records = scenario.check({done.task_id: TaskStatus.TIMED_OUT}, timeout=90)
+    # THEN the state's Retry looked again, and the loop went on from there to the deadline,
+    # every upstream read counted once on the task (`after`: the crashed look's too)
     assert len(crashed) == 1
-    (message_id,) = [
-        r["messageId"]
-        for r in crashed[0]["Records"]
-        if json.loads(r["body"])["task_id"] == done.task_id
-    ]
-    deliveries = [d.looked for d in looks if d.message_id == message_id]
-    assert len(deliveries) >= 2, looks
-    assert deliveries[0] is (when == "after"), looks
-    if when == "before":
-        assert True in deliveries[1:], looks
     record = records[done.task_id]
-    assert stack.follow_results(done.task_id) == [{"next": "time_out", "via": "poll"}]
-    assert "TaskTimedOut" not in execution_events(stack, record.id)
+    events = execution_events(stack, record.id)
+    assert events.count("TaskFailed") == 1
+    states = stack.states(record.id)
+    retried_in_place = 1 if when == "after" else 0  # two looks in one LookAtUpstream
+    assert states.count("LookAtUpstream") == record.polls - retried_in_place
+    assert states[-2:] == ["TimeOut", "Done"]
     assert stack.sim is not None
     reads = sum(r.task_id == record.upstream_id for r in stack.sim.requests("status"))
     assert reads == record.polls  # no look uncounted
     outputs_stored_once(stack, record)
-
-
-def test_a_look_that_could_not_send_the_next_goes_on_at_its_redelivery(
-    stack: LocalStack, faults: SetFaults, scenario: Scenario
-) -> None:
-    # GIVEN a polled task whose second look is recorded, and then SQS refuses the message of
-    # the look after it (the delivery fails, as if it had died between the two)
-    faults(stuck_rate=1.0)
-    targets: set[str] = set()
-    refused: list[dict[str, Any]] = []
-
-    def refuse_once(params: dict[str, Any], **_: Any) -> None:
-        body = json.loads(params.get("MessageBody", "{}"))
-        if body.get("task_id") in targets and body.get("polls") == 2 and not refused:
-            refused.append(body)
-            raise InjectedCrash("SQS refused the next look")
-
-    events = runtime.sqs().meta.events
-    events.register("provide-client-params.sqs.SendMessage", refuse_once)
-    try:
-        with _short_visibility(stack, "PollQueue", 1):
-            done = scenario.submit("wan22_i2v_flash")
-            targets.add(done.task_id)
-            with stack.looks(done.task_id) as looks:
-                records = scenario.check({done.task_id: TaskStatus.TIMED_OUT}, timeout=90)
-    finally:
-        events.unregister("provide-client-params.sqs.SendMessage", refuse_once)
-    # THEN the failed delivery came back and looked once more, and the chain went on from
-    # there to the deadline (the task was not left to the execution's own timeout)
-    assert len(refused) == 1
-    record = records[done.task_id]
-    assert stack.follow_results(done.task_id) == [{"next": "time_out", "via": "poll"}]
-    assert "TaskTimedOut" not in execution_events(stack, record.id)
-    assert record.polls > 2
-    second = [(d.redelivered, d.looked) for d in looks if d.polls == 1]
-    assert second[:2] == [(False, True), (True, True)], looks
-    assert stack.sim is not None
-    reads = sum(r.task_id == record.upstream_id for r in stack.sim.requests("status"))
-    assert reads == record.polls
 
 
 @pytest.mark.parametrize("when", WHEN)

@@ -1,39 +1,46 @@
-"""When the poll chain looks (following.py): counted from the task's creation, and ahead of
-the lateness its looks show. Each test follows a copy of a submitted task with a Follower of
-its own, on a clock running at upstream speed and with a poll queue of its own."""
+"""How an execution follows a task (following.py): the poll loop in the state machine, each look
+in the execution's history, its waits on the schedule's grid counted from the task's creation,
+and the look that settles a task its submit left behind."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from stackkit import request, submit
 
 from wanflow import runtime
 from wanflow.catalog.base import Timing
-from wanflow.following import Follower, PollMessage
-from wanflow.schedule import callback_wait_s, next_poll, step_s
+from wanflow.following import INTERRUPTED, Follower
+from wanflow.schedule import step_s
 from wanflow.store import TaskRecord
-from wanflow.task import TaskStatus
+from wanflow.task import TERMINAL, TaskStatus
 from wanflow_local.simulator.faults import Faults
 from wanflow_local.stack import LocalStack
 
+#: The settle window of the followers here (wall-clock seconds).
+SETTLE_S = 30
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
 
 @pytest.fixture
-def follower(stack: LocalStack) -> Iterator[Follower]:
-    """A Follower at time scale 1 (upstream seconds are seconds) on a poll queue of its own."""
-    sqs = runtime.sqs()
-    queue = sqs.create_queue(QueueName=f"own-polls-{time.monotonic_ns()}")["QueueUrl"]
-    config = replace(runtime.config(), poll_queue_url=queue, time_scale=1.0)
-    yield Follower(config, replace(runtime.lifecycle(), config=config), sqs, runtime.sfn())
-    sqs.delete_queue(QueueUrl=queue)
+def follower(stack: LocalStack) -> Follower:
+    """A Follower at time scale 1 (upstream seconds are seconds), settling after SETTLE_S."""
+    config = replace(runtime.config(), time_scale=1.0, submit_settle_s=SETTLE_S)
+    return Follower(config, replace(runtime.lifecycle(), config=config), runtime.sfn())
 
 
-def copy_of(stack: LocalStack, example: str, age_s: Callable[[Timing], float]) -> TaskRecord:
-    """A copy of a task just submitted from `example`, created `age_s(timing)` seconds ago."""
+def copy_of(
+    stack: LocalStack, example: str, age_s: Callable[[Timing], float], **update: Any
+) -> TaskRecord:
+    """A `queued` copy of a task just submitted from `example` (the same upstream task),
+    created `age_s(timing)` seconds ago; `update` changes more of it."""
     _, task = submit(stack, request(example))
     template = stack.store.get(task["id"])
     created = datetime.now(UTC) - timedelta(seconds=age_s(template.timing))
@@ -41,68 +48,132 @@ def copy_of(stack: LocalStack, example: str, age_s: Callable[[Timing], float]) -
         update={
             "id": f"{template.id}-copy",
             "status": TaskStatus.QUEUED,
-            "created_at": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "task_token": "token-of-the-copy",
+            "created_at": _iso(created),
             "polls": 0,
+            **update,
         }
     )
     stack.store.create(record)
     return record
 
 
-def next_message_after(follower: Follower, started: float, within_s: float) -> float:
-    """Seconds from `started` until the follower's queue has a message (at most `within_s`)."""
-    queue = follower.config.poll_queue_url
-    while time.monotonic() - started < within_s:
-        if follower.sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages"):
-            return time.monotonic() - started
-    raise AssertionError(f"no message within {within_s:.0f} s")
-
-
 @pytest.mark.parametrize(
-    ("example", "how", "first_look_s"),
+    ("example", "stuck", "ending"),
     [
-        ("wan26_i2i-edit", "poll", lambda timing: next_poll(timing, 0, None, 0).wait_s),
-        ("wan2.6-image-to-video-flash", "callback", callback_wait_s),
+        ("wan26_i2v-audio", False, ["Finalize", "Finished", "Done"]),
+        # never ends upstream: looked at until its deadline, then timed out
+        ("wan26_i2i-edit", True, ["TimeOut", "Done"]),
     ],
 )
-def test_a_late_start_does_not_delay_the_first_look(
-    stack: LocalStack,
-    follower: Follower,
-    example: str,
-    how: str,
-    first_look_s: Callable[[Timing], float],
+def test_a_polled_tasks_history_shows_each_look_in_order(
+    stack: LocalStack, example: str, stuck: bool, ending: list[str]
 ) -> None:
-    # GIVEN a task created all but 3 s of its first look's wait ago, whose execution only now
-    # follows it (a slow start)
-    record = copy_of(stack, example, lambda timing: first_look_s(timing) - 3)
-    # WHEN it is followed
-    started = time.monotonic()
-    follower.follow(record.id, "token-of-the-copy", how)
-    # THEN its first look comes when it was due since the task's creation, not a whole first
-    # wait after now
-    assert 1.5 <= next_message_after(follower, started, first_look_s(record.timing)) <= 5.0
+    # GIVEN a polled task
+    assert stack.sim is not None
+    stack.sim.set_faults(Faults(stuck_rate=1.0 if stuck else 0.0))
+    try:
+        _, task = submit(stack, request(example))
+    finally:
+        stack.sim.set_faults(Faults())
+    assert task["completion"] == "poll"
+    # WHEN it runs to its end
+    record, execution = stack.finish(task["id"], timeout=90)
+    assert execution["status"] == "SUCCEEDED"
+    assert record.status is (TaskStatus.TIMED_OUT if stuck else TaskStatus.SUCCEEDED)
+    # THEN its execution's history names every step, one LookAtUpstream per look recorded
+    looks = record.polls
+    assert looks >= (2 if stuck else 1)
+    between = ["LookAtUpstream", "AfterLook", "WaitForNextLook"] * (looks - 1)
+    expected = ["HowToFollow", "WaitForFirstLook", *between, "LookAtUpstream", "AfterLook"]
+    states = stack.states(task["id"])
+    print(f"{example}: {states}")  # the history an operator reads (see the report)
+    assert states == [*expected, *ending]
+    # and what each look saw: its count, the upstream's status and progress, what came next
+    seen = stack.looks(task["id"])
+    assert [s["looks"] for s in seen] == list(range(1, looks + 1))
+    last = "time_out" if stuck else "finalize"
+    assert [s["next"] for s in seen] == ["wait"] * (looks - 1) + [last]
+    assert all(s["wait_s"] >= 1 for s in seen[:-1])
+    assert all(s["upstream_status"] for s in seen)
+    progress = [s["progress"] or 0 for s in seen]
+    assert progress == sorted(progress)
+    # and every upstream read is a counted look, plus finalize's own re-read
+    reads = sum(r.task_id == record.upstream_id for r in stack.sim.requests("status"))
+    assert reads == looks + (0 if stuck else 1)
 
 
-@pytest.mark.parametrize(("late_s", "brought_forward_s"), [(0, 0), (2, 2), (5, "half a step")])
-def test_a_late_look_sends_the_next_sooner(
-    stack: LocalStack, follower: Follower, late_s: float, brought_forward_s: float | str
+@pytest.mark.parametrize("late_s", [0.0, 2.0])
+def test_the_next_look_is_on_the_grid_counted_from_the_tasks_creation(
+    stack: LocalStack, follower: Follower, late_s: float
 ) -> None:
-    # GIVEN a task whose upstream never finishes, at a grid point of its schedule (the next
-    # look due one step, 6.9 s, later), and a look that comes `late_s` after its due time
+    # GIVEN a running task at a point of its schedule's grid (two steps into the realistic
+    # range), looked at `late_s` after that point (a slow Lambda start, say)
     assert stack.sim is not None
     stack.sim.set_faults(Faults(stuck_rate=1.0))
     try:
-        record = copy_of(stack, "wan2.6-t2v", lambda timing: timing.low_s + 2 * step_s(timing))
+        record = copy_of(
+            stack, "wan2.6-t2v", lambda timing: timing.low_s + 2 * step_s(timing) + late_s
+        )
     finally:
         stack.sim.set_faults(Faults())
     step = step_s(record.timing)
-    late = PollMessage(record.id, "token-of-the-copy", 0, due=time.time() - late_s)
     # WHEN it looks
-    started = time.monotonic()
-    follower.poll(late)
-    # THEN the next look is sent that much sooner, at most half a step, so that a look as late
-    # as this one lands on the grid (waits are whole seconds)
-    sooner = step / 2 if brought_forward_s == "half a step" else float(brought_forward_s)
-    took = next_message_after(follower, started, step + 2)
-    assert abs(took - round(step - sooner)) <= 0.8, (took, step, sooner)
+    seen = follower.look(record.id, _iso(datetime.now(UTC)))
+    # THEN the next look waits for the next grid point, not a whole step from now: a late
+    # look does not push the rest of the schedule back
+    assert seen["next"] == "wait"
+    assert abs(seen["wait_s"] - (step - late_s)) <= 1, (seen, step)
+    assert seen["looks"] == 1
+    assert stack.store.get(record.id).polls == 1
+
+
+def test_a_missing_task_is_waited_for_until_the_settle_window_passed(
+    follower: Follower,
+) -> None:
+    # GIVEN an execution whose submit never put its task
+    started = datetime.now(UTC)
+    # WHEN it looks inside the settle window THEN it waits for the rest of it
+    seen = follower.look("tsk_never_recorded", _iso(started - timedelta(seconds=10)))
+    assert seen["next"] == "wait"
+    assert SETTLE_S - 10 - 1 <= seen["wait_s"] <= SETTLE_S - 10 + 1
+    # and past it, the execution stops: nothing was created upstream, nothing to follow
+    late = follower.look("tsk_never_recorded", _iso(started - timedelta(seconds=SETTLE_S + 1)))
+    assert (late["next"], late["status"]) == ("stop", None)
+
+
+def test_an_accepted_task_is_interrupted_only_after_the_settle_window(
+    stack: LocalStack, follower: Follower
+) -> None:
+    # GIVEN a task its submit left `accepted` (no upstream id) 10 s ago
+    record = copy_of(
+        stack, "wan2.6-t2v", lambda _: 10, status=TaskStatus.ACCEPTED, upstream_id=None
+    )
+    # WHEN a look comes inside the settle window THEN it waits (at most a step: the submit may
+    # still record it) and leaves the task as it is
+    seen = follower.look(record.id, record.created_at)
+    assert seen["next"] == "wait"
+    assert 1 <= seen["wait_s"] <= round(step_s(record.timing))
+    assert stack.store.get(record.id).status is TaskStatus.ACCEPTED
+    # WHEN a look comes past it THEN the task fails as interrupted, and the execution stops
+    stack.store.patch(record.id, {"created_at": _iso(datetime.now(UTC) - timedelta(seconds=31))})
+    seen = follower.look(record.id, record.created_at)
+    assert (seen["next"], seen["status"]) == ("stop", "failed")
+    failed = stack.store.get(record.id)
+    assert failed.status is TaskStatus.FAILED
+    assert failed.error == INTERRUPTED
+    # and a look again (a retried one) changes nothing
+    again = follower.look(record.id, record.created_at)
+    assert again["next"] == "stop"
+    assert stack.store.get(record.id).version == failed.version
+
+
+def test_a_look_at_a_task_that_ended_otherwise_stops(stack: LocalStack, follower: Follower) -> None:
+    # GIVEN a task already terminal (canceled, or failed at submit) when its look comes
+    record = copy_of(stack, "wan26_i2i-edit", lambda _: 5, status=TaskStatus.CANCELED)
+    assert record.status in TERMINAL
+    # THEN the look stops the execution without reading the upstream
+    assert stack.sim is not None
+    reads = len(stack.sim.requests("status"))
+    seen = follower.look(record.id, record.created_at)
+    assert (seen["next"], seen["status"]) == ("stop", "canceled")
+    assert len(stack.sim.requests("status")) == reads

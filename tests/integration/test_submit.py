@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+from botocore.exceptions import ClientError
 from stackkit import event, invoke, request, submit
 
 from wanflow import runtime
@@ -97,8 +99,46 @@ def test_unreachable_upstream_leaves_a_failed_retryable_task(stack: LocalStack) 
         task = stack.store.get(exc.task.id)
     else:
         raise AssertionError("an unreachable upstream must not look like success")
-    # THEN the task is recorded as failed, retryable, and nothing was started
+    # THEN the task is recorded as failed, retryable, with nothing upstream
     assert task.status.value == "failed"
     assert task.error is not None
     assert (task.error.code, task.error.retryable) == ("upstream_unavailable", True)
     assert task.upstream_id is None
+    # AND the execution started before it stops at its first look, leaving the task as it is
+    after, execution = stack.finish(task.id)
+    assert execution["status"] == "SUCCEEDED"
+    assert stack.states(task.id)[-3:] == ["LookAtUpstream", "AfterLook", "Done"]
+    assert after.version == task.version
+
+
+def test_step_functions_unavailable_is_a_503_that_records_and_creates_nothing(
+    stack: LocalStack,
+) -> None:
+    assert stack.sim is not None
+    key = f"key-{uuid.uuid4()}"
+    task_id = task_id_for("acme", key)
+    before = len(stack.sim.requests("create"))
+
+    # GIVEN Step Functions throttling StartExecution (botocore's own retries spent)
+    def throttled(**_: object) -> None:
+        error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
+        raise ClientError(error, "StartExecution")  # type: ignore[arg-type]
+
+    events = runtime.sfn().meta.events
+    events.register("before-call.states.StartExecution", throttled)
+    try:
+        status, answer = submit(stack, request("wan2.6-t2v"), key=key)
+    finally:
+        events.unregister("before-call.states.StartExecution", throttled)
+    # THEN the client is told to try again, and nothing was recorded or created
+    assert status == 503, answer
+    assert answer["error"]["code"] == "orchestration_unavailable"
+    assert "task" not in answer
+    with pytest.raises(TaskNotFound):
+        stack.store.get(task_id)
+    assert len(stack.sim.requests("create")) == before
+    # AND the same request again goes through
+    status, task = submit(stack, request("wan2.6-t2v"), key=key)
+    assert (status, task["id"]) == (202, task_id)
+    record, _ = stack.finish(task_id)
+    assert record.status.value == "succeeded"

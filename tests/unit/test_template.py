@@ -206,16 +206,25 @@ def test_functions_behind_the_api_answer_within_its_29_seconds(template: dict[st
         assert timeout < API_GATEWAY_TIMEOUT_S, (logical_id, timeout)
 
 
-def test_the_settling_look_comes_after_every_submitting_function_has_stopped(
+def test_a_look_settles_a_submit_only_after_every_submitting_function_has_stopped(
     template: dict[str, Any],
 ) -> None:
+    # The lifecycle function's looks read the window; it must outlast every submitting
+    # function's Timeout, or a look could fail a task whose submit is still creating it.
     settle = int(template["Parameters"]["SubmitSettleSeconds"]["Default"])
-    for logical_id in ("SubmitFunction", "UploadFunction"):
-        props = function_props(template, logical_id)
-        assert props["Environment"]["Variables"]["SUBMIT_SETTLE_S"] == {
-            "Ref": "SubmitSettleSeconds"
-        }
-        assert settle > int(props["Timeout"]), logical_id
+    lifecycle = function_props(template, "LifecycleFunction")
+    assert lifecycle["Environment"]["Variables"]["SUBMIT_SETTLE_S"] == {
+        "Ref": "SubmitSettleSeconds"
+    }
+    submitting = [
+        logical_id
+        for logical_id in functions(template)
+        if "states:StartExecution"
+        in json.dumps(template["Resources"][logical_id]["Properties"].get("Policies"))
+    ]
+    assert sorted(submitting) == ["SubmitFunction", "UploadFunction"]
+    for logical_id in submitting:
+        assert settle > int(function_props(template, logical_id)["Timeout"]), logical_id
 
 
 def test_the_webhook_reserves_concurrency_only_when_asked(template: dict[str, Any]) -> None:
