@@ -25,7 +25,8 @@ Counted per task, from the real sources:
 Then everything is priced with the table below: per model and in total, wanflow's and the naive
 design's cost per 1,000 tasks by service, the generation cost (the simulator's `usage.cost`),
 orchestration as a share of generation and wanflow's bill as a share of the naive one, with the
-targets (≤ 0.1 % of generation, ≤ 40 % of naive) as PASS/FAIL.
+targets (≤ 0.2 % of generation, issue 15's with the looks in the state machine; ≤ 40 % of
+naive) as PASS/FAIL.
 
     .venv/bin/python bench/cost.py [--tasks-per-model 100] [--time-scale 1] [--seed 0]
                                    [--concurrency 120] [--shards 2]
@@ -109,7 +110,8 @@ SERVICES = (
     "S3",
     "Secrets Manager",
 )
-TARGET_SHARE_OF_GENERATION = 0.001
+# Issue 15: the looks run in the state machine (3 transitions each, about $0.0004 a task).
+TARGET_SHARE_OF_GENERATION = 0.002
 TARGET_SHARE_OF_NAIVE = 0.40
 
 TICK_S = 1.0
@@ -492,7 +494,7 @@ def service_table(outcomes: Sequence[Outcome], pricing: Pricing) -> tuple[list[s
 
 
 def targets(outcomes: Sequence[Outcome], ours: float, theirs: float) -> list[str]:
-    """The two targets of issue 8, with PASS/FAIL."""
+    """The two targets (issue 8's, the first as issue 15 moved it), with PASS/FAIL."""
     generation = 1000 * mean([o.generation_usd for o in outcomes if o.design == WANFLOW])
     share = ours / generation
     versus = ours / theirs

@@ -8,9 +8,8 @@ API, authorizer and submit function as wanflow's; a request carrying the header
 machine and gives the upstream no callback URL. That is the one seam the bench bends in the
 product: it swaps `wanflow.runtime.submitter` for a getter that picks by a thread-local flag set
 around the submit handler (the handler runs on the thread that called it), and puts it back.
-wanflow's own state machine looks at the upstream from its poll chain, not from a state: the
-naive machine's `check` step is served, in the lifecycle function's place, by the same
-`Lifecycle.check` the chain calls.
+Both machines look at the upstream with the lifecycle function's same `look` step: wanflow's
+after the schedule's waits, the naive one's after its fixed 10 s.
 """
 
 from __future__ import annotations
@@ -65,10 +64,8 @@ class DesignSwitch:
 
     def __init__(self, stack: LocalStack, naive_machine_arn: str) -> None:
         self._function = stack.stack.functions["SubmitFunction"].name
-        self._lifecycle = stack.stack.functions["LifecycleFunction"].name
         self._machine = naive_machine_arn
         self._handler: Callable[[Any, Any], Any] | None = None
-        self._steps: Callable[[Any, Any], Any] | None = None
         self._getter: Callable[[], Submitter] | None = None
         self._naive: Submitter | None = None
         self._lock = threading.Lock()
@@ -79,8 +76,6 @@ class DesignSwitch:
             raise RuntimeError(f"{self._function} does not run in this process")
         self._handler = handler
         LocalAws.register_handler(self._function, self._submit)
-        self._steps = LocalAws.handler(self._lifecycle)
-        LocalAws.register_handler(self._lifecycle, self._step)
         self._getter = runtime.submitter
         # runtime.reset() calls cache_clear() on it: __exit__ runs before the stack's reset.
         setattr(runtime, "submitter", self._submitter)  # noqa: B010
@@ -96,14 +91,6 @@ class DesignSwitch:
             setattr(runtime, "submitter", self._getter)  # noqa: B010
         if self._handler is not None:
             LocalAws.register_handler(self._function, self._handler)
-        if self._steps is not None:
-            LocalAws.register_handler(self._lifecycle, self._steps)
-
-    def _step(self, event: Any, context: Any) -> Any:
-        assert self._steps is not None
-        if isinstance(event, dict) and event.get("step") == "check":
-            return runtime.lifecycle().check(runtime.store().get(event["task_id"]))
-        return self._steps(event, context)
 
     def _submit(self, event: Any, context: Any) -> Any:
         assert self._handler is not None

@@ -12,9 +12,9 @@ upstream simulator, waits (bounded) for every execution to end, then prints per 
   conditional write counts, as DynamoDB bills it);
 - detection delay: our record's `completed_at` minus the upstream task's real end, as a share
   of its generation time (p50, p95), and in upstream seconds;
-- how each task completed (callback or poll: poll when the poll chain ever looked upstream),
-  and every task that did not succeed;
-then the targets with PASS/FAIL: callback path ≤ 10 transitions and ≤ 6 writes per task (every
+- how each task completed (callback or poll: poll when a LookAtUpstream state ever looked
+  upstream), and every task that did not succeed;
+then the targets with PASS/FAIL: callback path ≤ 6 transitions and ≤ 6 writes per task (every
 callback-path task), poll path p95 ≤ 12 polls and p95 detection delay ≤ 10 % of generation time.
 
     .venv/bin/python bench/lifecycle.py --tasks 20 [--time-scale 1.0] [--seed 0] [--timeout 900]
@@ -61,7 +61,7 @@ WRITE_OPERATIONS = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 )
 
-CALLBACK_MAX_TRANSITIONS = 10
+CALLBACK_MAX_TRANSITIONS = 6
 CALLBACK_MAX_WRITES = 6
 POLL_P95_MAX_POLLS = 12
 POLL_P95_MAX_DELAY_SHARE = 0.10
