@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from faultkit import Scenario, outputs_stored_once, wait_for
+from faultkit import FLASH, Scenario, outputs_stored_once, wait_for
 
 from wanflow import runtime
 from wanflow.store import TaskNotFound
@@ -123,17 +123,19 @@ def test_a_submit_dying_at_start_execution_leaves_nothing_and_a_retry_succeeds(
     outputs_stored_once(stack, records[task_id])
 
 
+@pytest.mark.parametrize("model", [MODEL, FLASH])
 def test_a_submit_dying_between_start_execution_and_the_put_is_ended_by_its_execution(
-    stack: LocalStack, scenario: Scenario
+    stack: LocalStack, scenario: Scenario, model: str
 ) -> None:
     # GIVEN the submit function dies once after starting the execution, before putting the task
+    # (the callback model's AwaitCallback finds no task to keep its token on: it looks instead)
     key, task_id = _new_key()
     creates = _creates(stack)
     ours = lambda params: task_id in json.dumps(params.get("Item", {}))  # noqa: E731
     event = "provide-client-params.dynamodb.PutItem"
     started = time.monotonic()
     with dies_on(runtime.dynamodb(), event, ours) as died:
-        code, _ = scenario.api.submit(scenario.body(MODEL), key)
+        code, _ = scenario.api.submit(scenario.body(model), key)
     assert (code, len(died)) == (502, 1)
     # THEN its execution waits out the settle window, finds no task, and ends: nothing created
     sfn = stack.aws.client("stepfunctions")
@@ -147,7 +149,7 @@ def test_a_submit_dying_between_start_execution_and_the_put_is_ended_by_its_exec
     assert _creates(stack) == creates
     # AND a replay with that key now is refused (an execution of that id ended: a task made
     # now would be followed by nobody), creating nothing
-    code, answer = scenario.api.submit(scenario.body(MODEL), key)
+    code, answer = scenario.api.submit(scenario.body(model), key)
     assert code == 409, answer
     assert answer["error"]["code"] == "idempotency_key_reused"
     assert _no_task(stack, task_id)

@@ -46,7 +46,7 @@ def put(
 
 def appear(stack: LocalStack, task_id: str, timeout: float = 20.0) -> Any:
     """The task of an upload once it is recorded and, unless it failed at once, followed (its
-    execution started: submit records the task before it starts the execution)."""
+    execution started: submit starts it just before it records the task)."""
     sfn = stack.aws.client("stepfunctions")
     deadline = time.monotonic() + timeout
     while True:
