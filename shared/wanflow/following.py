@@ -100,10 +100,11 @@ def execution_input(config: Config, record: TaskRecord) -> dict[str, Any]:
 
 def start_execution(sfn: SFNClient, config: Config, record: TaskRecord) -> bool:
     """Start the execution named by the task id; returns False when one of that name exists
-    and is not this request's running one (it ended, or another request with the same id's
-    input runs). Step Functions returns a running execution of the same name and input as if
-    it had just started it. Raises ExecutionNotStarted when Step Functions is throttling or
-    unavailable (after botocore's own retries)."""
+    and is not this request's running one (it ended, or it runs with another input: a different
+    request with the same idempotency key). Step Functions returns a running execution of the
+    same name and input as if it had just started it (moto does too). Raises
+    ExecutionNotStarted when Step Functions is throttling or unavailable (after botocore's own
+    retries)."""
     try:
         sfn.start_execution(
             stateMachineArn=config.state_machine_arn,
