@@ -56,6 +56,46 @@ def test_lost_callback_is_covered_by_polling(stack: LocalStack, faults: Any) -> 
     assert record.outputs
 
 
+def test_a_callback_that_does_not_hold_sends_the_task_back_to_polling(stack: LocalStack) -> None:
+    # GIVEN a running flash task, and a correctly signed callback saying it completed while
+    # the upstream is still at work (a hint that does not hold)
+    _, task = submit(stack, request(FLASH))
+    record = stack.store.get(task["id"])
+    assert stack.sim is not None
+    (url,) = [
+        r.body["callback_url"]
+        for r in stack.sim.requests("create")
+        if isinstance(r.body, dict) and task["id"] in str(r.body.get("callback_url"))
+    ]
+    early = {
+        "id": record.upstream_id,
+        "object": "video.generation.task",
+        "model": FLASH,
+        "status": "completed",
+        "progress": 100,
+        "results": [f"{stack.sim.url}/files/{record.upstream_id}/0.mp4"],
+    }
+    assert httpx.post(url, json=early, timeout=5).status_code == 200
+    # WHEN the execution ends
+    record, execution = stack.finish(task["id"])
+    # THEN finalize re-read the upstream, found it not done, and the poll loop took over, on
+    # the schedule (a Wait first), until the real end
+    assert execution["status"] == "SUCCEEDED"
+    assert record.status is TaskStatus.SUCCEEDED
+    assert record.outputs
+    states = stack.states(task["id"])
+    assert states[:5] == [
+        "HowToFollow",
+        "AwaitCallback",
+        "Finalize",
+        "Finished",
+        "WaitForLookAfterHint",
+    ]
+    assert states[5] == "LookAtUpstream"
+    assert states[-3:] == ["Finalize", "Finished", "Done"]
+    assert stack.follow_results(task["id"]) == [{"next": "finalize", "via": "callback"}]
+
+
 def test_the_same_callback_three_times_changes_nothing(stack: LocalStack, faults: Any) -> None:
     # GIVEN a flash task whose callback the upstream also sends twice more (duplicated)
     faults(callback_duplicate_rate=1.0)
