@@ -25,8 +25,10 @@ Counted per task, from the real sources:
 Then everything is priced with the table below: per model and in total, wanflow's and the naive
 design's cost per 1,000 tasks by service, the generation cost (the simulator's `usage.cost`),
 orchestration as a share of generation and wanflow's bill as a share of the naive one, with the
-targets (≤ 0.2 % of generation, issue 15's with the looks in the state machine; ≤ 40 % of
-naive) as PASS/FAIL.
+target (≤ 0.2 % of generation, issue 15's with the looks in the state machine) as PASS/FAIL.
+Issue 8's other target, ≤ 40 % of the naive bill, was given up with the SQS poll chain: a look
+in the state machine costs three transitions, the price of exactly-once looks in the
+execution's history; the ratio is still printed, as a figure.
 
     .venv/bin/python bench/cost.py [--tasks-per-model 100] [--time-scale 1] [--seed 0]
                                    [--concurrency 120] [--shards 2]
@@ -112,7 +114,6 @@ SERVICES = (
 )
 # Issue 15: the looks run in the state machine (3 transitions each, about $0.0004 a task).
 TARGET_SHARE_OF_GENERATION = 0.002
-TARGET_SHARE_OF_NAIVE = 0.40
 
 TICK_S = 1.0
 SUBMITS_PER_TICK = 4
@@ -494,7 +495,7 @@ def service_table(outcomes: Sequence[Outcome], pricing: Pricing) -> tuple[list[s
 
 
 def targets(outcomes: Sequence[Outcome], ours: float, theirs: float) -> list[str]:
-    """The two targets (issue 8's, the first as issue 15 moved it), with PASS/FAIL."""
+    """The target (issue 8's, as issue 15 moved it) with PASS/FAIL, and the naive ratio."""
     generation = 1000 * mean([o.generation_usd for o in outcomes if o.design == WANFLOW])
     share = ours / generation
     versus = ours / theirs
@@ -502,9 +503,7 @@ def targets(outcomes: Sequence[Outcome], ours: float, theirs: float) -> list[str
         f"orchestration / generation: {100 * share:.3f} % "
         f"(≤ {100 * TARGET_SHARE_OF_GENERATION:.1f} %) "
         f"{'PASS' if share <= TARGET_SHARE_OF_GENERATION else 'FAIL'}",
-        f"wanflow / naive bill:       {100 * versus:.1f} % "
-        f"(≤ {100 * TARGET_SHARE_OF_NAIVE:.0f} %) "
-        f"{'PASS' if versus <= TARGET_SHARE_OF_NAIVE else 'FAIL'}",
+        f"wanflow / naive bill:       {100 * versus:.1f} % (no target since issue 15)",
     ]
 
 
