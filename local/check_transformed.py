@@ -13,6 +13,8 @@ It runs in the aws-sam-cli venv (`make iac`), whose lock pins the translator and
 
     .venv-sam/bin/python local/check_transformed.py [template.yaml] [--keep OUT.json]
 
+`--emit` prints the transformed template instead (the local stack deploys it).
+
 Exits non-zero on any cfn-lint finding (errors, warnings or informational).
 """
 
@@ -74,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("template", nargs="?", default=str(ROOT / "template.yaml"))
     parser.add_argument("--keep", help="also write the transformed template here")
+    parser.add_argument(
+        "--emit", action="store_true", help="print the transformed template (JSON), no lint"
+    )
     args = parser.parse_args(argv)
     source = Path(args.template)
     try:
@@ -81,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the transform's own refusals (InvalidDocumentException…)
         print(f"FAILED   the SAM transform of {source}: {exc}")
         return 1
+    if args.emit:
+        # What the local stack deploys (wanflow_local.transform).
+        print(json.dumps(output))
+        return 0
     text = json.dumps(output, indent=1, sort_keys=True)
     if args.keep:
         Path(args.keep).write_text(text, encoding="utf-8")
