@@ -1,9 +1,10 @@
-"""API Gateway's Lambda TOKEN authorizers and gateway responses, as a SAM template declares them.
+"""API Gateway's Lambda TOKEN authorizers and gateway responses, as the REST API declares them.
 
-Read from the `AWS::Serverless::Api` resource (which deploy skips: nothing in moto serves it):
-`Auth.DefaultAuthorizer`, `Auth.Authorizers.<name>` (`FunctionArn`, `Identity.Header`,
-`Identity.ValidationExpression`, `Identity.ReauthorizeEvery`) and `GatewayResponses`. A route's
-`Auth: {Authorizer: NONE}` opts it out. What API Gateway does, done here:
+Read from the OpenAPI body of the `AWS::ApiGateway::RestApi` the SAM transform wrote (kept in
+`Stack.apis`): `securityDefinitions.<name>.x-amazon-apigateway-authorizer` (the function,
+`identityValidationExpression`, `authorizerResultTtlInSeconds`; the header is the definition's
+`name`) and `x-amazon-apigateway-gateway-responses`. An operation whose `security` names no
+authorizer (SAM writes `NONE`) is open. What API Gateway does, done here:
 
 - no identity header, or one the ValidationExpression refuses: 401 (UNAUTHORIZED), and the
   authorizer is not called;
@@ -33,7 +34,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from wanflow_local.cfn import Resolver, load_template, merge_globals
 from wanflow_local.deploy import Stack
 
 #: API Gateway's answers when the template sets no gateway response of that type (nor the
@@ -43,6 +43,8 @@ _DEFAULT_RESPONSES: Final = {
     "ACCESS_DENIED": (403, '{"message":"User is not authorized to access this resource"}'),
     "AUTHORIZER_FAILURE": (500, '{"message":null}'),
     "AUTHORIZER_CONFIGURATION_ERROR": (500, '{"message":null}'),
+    # A function API Gateway may not invoke (no Lambda permission).
+    "API_CONFIGURATION_ERROR": (500, '{"message": "Internal server error"}'),
     # An unknown route, or a path without the stage.
     "MISSING_AUTHENTICATION_TOKEN": (403, '{"message":"Missing Authentication Token"}'),
     # No type of its own (a function that raised, or answered no proxy result: 502); the
@@ -106,66 +108,57 @@ class ApiAuth:
 
 
 def api_auth(stack: Stack, api_logical_id: str, account_id: str) -> ApiAuth:
-    """The Auth and GatewayResponses of an `AWS::Serverless::Api` of the stack's template."""
-    template = load_template(stack.template_path)
-    resource = template.get("Resources", {}).get(api_logical_id)
-    if resource is None or resource.get("Type") != "AWS::Serverless::Api":
+    """The authorizers and gateway responses of a REST API of the stack (its OpenAPI body)."""
+    api = stack.apis.get(api_logical_id)
+    if api is None:
         return ApiAuth({}, None, {})
-    props = merge_globals(
-        template.get("Globals", {}).get("Api") or {}, resource.get("Properties") or {}
-    )
-    resolver = Resolver.for_template(
-        template,
-        overrides=stack.parameters,
-        stack_name=stack.name,
-        region=stack.region,
-        account_id=account_id,
-    )
-    resolver.refs, resolver.attributes = stack.refs, stack.attributes
-    # Skipped resources (this Api, roles) resolve to their names, as deploy resolves them.
-    resolver.fallback_ref = lambda name: name
-    resolver.fallback_attribute = lambda logical_id, attribute: f"{logical_id}.{attribute}"
-    auth = resolver.resolve(props.get("Auth")) or {}
     functions = {f.arn: f.name for f in stack.functions.values()}
     authorizers = {
         name: _token_authorizer(name, spec, functions)
-        for name, spec in (auth.get("Authorizers") or {}).items()
+        for name, spec in (api.body.get("securityDefinitions") or {}).items()
+        if "x-amazon-apigateway-authorizer" in spec
     }
     responses = {
         kind: _gateway_response(spec)
-        for kind, spec in (resolver.resolve(props.get("GatewayResponses")) or {}).items()
+        for kind, spec in (api.body.get("x-amazon-apigateway-gateway-responses") or {}).items()
     }
-    return ApiAuth(authorizers, auth.get("DefaultAuthorizer"), responses)
+    # Each operation names its own security (the transform writes it for every route).
+    return ApiAuth(authorizers, None, responses)
 
 
 def _token_authorizer(
     name: str, spec: Mapping[str, Any], functions: Mapping[str, str]
 ) -> TokenAuthorizer:
-    kind = str(spec.get("FunctionPayloadType", "TOKEN"))
+    authorizer = spec["x-amazon-apigateway-authorizer"]
+    kind = str(authorizer.get("type", "token")).upper()
     if kind != "TOKEN":
-        raise ValueError(f"authorizer {name}: FunctionPayloadType {kind} is not served locally")
-    arn = str(spec.get("FunctionArn", ""))
+        raise ValueError(f"authorizer {name}: type {kind} is not served locally")
+    match = re.search(r"/functions/(.+)/invocations$", str(authorizer.get("authorizerUri", "")))
+    arn = match.group(1) if match else ""
     if arn not in functions:
-        raise ValueError(f"authorizer {name}: FunctionArn {arn!r} is no function of the stack")
-    identity = spec.get("Identity") or {}
-    expression = identity.get("ValidationExpression")
+        raise ValueError(f"authorizer {name}: {arn!r} is no function of the stack")
+    expression = authorizer.get("identityValidationExpression")
     return TokenAuthorizer(
         name=name,
         function_name=functions[arn],
-        header=str(identity.get("Header", "Authorization")),
+        header=str(spec.get("name", "Authorization")),
         validation=re.compile(str(expression)) if expression else None,
-        ttl=float(identity.get("ReauthorizeEvery", _DEFAULT_TTL)),
+        ttl=float(authorizer.get("authorizerResultTtlInSeconds", _DEFAULT_TTL)),
     )
 
 
 def _gateway_response(spec: Mapping[str, Any]) -> tuple[int, dict[str, str], str]:
     """Status (0: none set, the type's own applies), headers and body template."""
-    templates = spec.get("ResponseTemplates") or {}
+    templates = spec.get("responseTemplates") or {}
     template = templates.get("application/json") or next(iter(templates.values()), "")
-    # SAM writes static header values quoted: "'value'".
-    raw_headers = (spec.get("ResponseParameters") or {}).get("Headers") or {}
-    headers = {str(k): str(v).strip("'") for k, v in raw_headers.items()}
-    return int(spec.get("StatusCode") or 0), headers, str(template)
+    # Static header values are quoted: "'value'".
+    prefix = "gatewayresponse.header."
+    headers = {
+        str(k).removeprefix(prefix): str(v).strip("'")
+        for k, v in (spec.get("responseParameters") or {}).items()
+        if str(k).startswith(prefix)
+    }
+    return int(spec.get("statusCode") or 0), headers, str(template)
 
 
 def policy_allows(policy: Mapping[str, Any], method_arn: str) -> bool:

@@ -1,13 +1,17 @@
 """API Gateway on loopback: HTTP requests become REST API proxy events for the template's routes.
 
-Each `Api` event of a function in template.yaml is a route (`Path` with `{name}` parameters and
-`Method`). A request is turned into the proxy event API Gateway would send, the function is
-invoked through Lambda (moto, which runs our handler in-process), and its proxy result becomes
-the HTTP answer. The stage name prefixes every path, as on AWS (`/prod/v1/tasks`).
+Each operation of the REST API's OpenAPI body (as the SAM transform wrote it, from the `Api`
+events of the template's functions) is a route: its path with `{name}` parameters, its method,
+and the function of its Lambda proxy integration. A request is turned into the proxy event API
+Gateway would send, the function is invoked through Lambda (moto, which runs our handler
+in-process), and its proxy result becomes the HTTP answer. The stage name prefixes every path,
+as on AWS (`/prod/v1/tasks`).
 
-Routes are guarded as the template's `Auth` says (DefaultAuthorizer, per-route `Authorizer:
-NONE`), with its Lambda TOKEN authorizer, its per-token cache and its `GatewayResponses`; see
-`apiauth`. The authorizer's context reaches the function as `requestContext.authorizer`.
+Routes are guarded as each operation's `security` says, with the API's Lambda TOKEN authorizer,
+its per-token cache and its gateway responses; see `apiauth`. The authorizer's context reaches
+the function as `requestContext.authorizer`. API Gateway calls a function (the route's, or the
+authorizer) only if a Lambda permission of the stack lets `apigateway.amazonaws.com` invoke it
+from the method's (or the authorizer's) ARN; without one it answers 500, as on AWS.
 
 A function whose handler runs in this process is called directly, as API Gateway's proxy
 integration calls Lambda, without a round trip through moto's Lambda API; the event, the context
@@ -44,7 +48,7 @@ class Route:
     pattern: re.Pattern[str]
     function_name: str
     api: str = ""
-    """Logical id of the API (`RestApiId`); "" for SAM's implicit one."""
+    """Logical id of the REST API."""
     auth: dict[str, Any] | None = None
     """The route's own `Auth` (e.g. `{"Authorizer": "NONE"}`); None: the API's default."""
 
@@ -70,6 +74,8 @@ class ApiGateway:
     def __init__(self, stack: Stack, aws: LocalAws, *, port: int = 0, stage: str = "prod") -> None:
         self.routes = routes_of(stack)
         self._functions = {f.name: f for f in stack.functions.values()}
+        self._stack = stack
+        self._api_ids = {api.logical_id: api.id for api in stack.apis.values()}
         self.stage = stage
         self._lambda = aws.client("lambda")
         self._region, self._account = aws.region, aws.account_id
@@ -147,6 +153,9 @@ class ApiGateway:
                 # API Gateway sets the domain itself (the API's own, never the client's Host
                 # header): the callback URL handed to the upstream is built from it.
                 event["requestContext"]["domainName"] = self.url.split("/")[2]
+                event["requestContext"]["apiId"] = self._api_ids.get(route.api, "local")
+                if not self._permitted(route.function_name, self._method_arn(route, event)):
+                    return self._gateway_response(route, "API_CONFIGURATION_ERROR")
                 refused = self._authorize(route, event, headers)
                 return refused or self._invoke(route, event)
         return self._gateway_response(None, "MISSING_AUTHENTICATION_TOKEN")
@@ -201,15 +210,37 @@ class ApiGateway:
         if authorization is None or authorizer is None:
             return None
         context = event["requestContext"]
-        method_arn = (
-            f"arn:aws:execute-api:{self._region}:{self._account}:{context['apiId']}/"
-            f"{self.stage}/{route.method}{event['path']}"
+        method_arn = self._method_arn(route, event)
+        authorizers_arn = (
+            f"arn:aws:execute-api:{self._region}:{self._account}:{context['apiId']}/authorizers/"
+            f"{authorizer.name}"
         )
+        if not self._permitted(authorizer.function_name, authorizers_arn):
+            return self._gateway_response(route, "AUTHORIZER_CONFIGURATION_ERROR")
         outcome = authorization.check(authorizer, headers, method_arn, context["requestId"])
         if isinstance(outcome, tuple):
             return outcome
         context["authorizer"] = outcome
         return None
+
+    def _method_arn(self, route: Route, event: dict[str, Any]) -> str:
+        """The execute-api ARN of a request: what authorizer policies and Lambda permissions
+        are matched against."""
+        return (
+            f"arn:aws:execute-api:{self._region}:{self._account}:"
+            f"{event['requestContext']['apiId']}/{self.stage}/{route.method}{event['path']}"
+        )
+
+    def _permitted(self, function_name: str, source_arn: str) -> bool:
+        """Whether a Lambda permission lets API Gateway invoke the function from `source_arn`
+        (else API Gateway logs "Invalid permissions on Lambda function" and answers 500)."""
+        if self._stack.may_invoke(function_name, "apigateway.amazonaws.com", source_arn):
+            return True
+        logger.error(
+            "Execution failed due to configuration error: Invalid permissions on Lambda function",
+            extra={"function": function_name, "source_arn": source_arn},
+        )
+        return False
 
     def _run(self, function_name: str, event: dict[str, Any]) -> tuple[Any, bool]:
         """Invoke a function as Lambda would: its JSON payload and whether it failed."""
@@ -250,6 +281,8 @@ class ApiGateway:
 #: API Gateway's message for each answer of its own the adapter gives.
 _MESSAGES = {
     "MISSING_AUTHENTICATION_TOKEN": "Missing Authentication Token",
+    "API_CONFIGURATION_ERROR": "Internal server error",
+    "AUTHORIZER_CONFIGURATION_ERROR": "Internal server error",
     "DEFAULT_5XX": "Internal server error",
 }
 

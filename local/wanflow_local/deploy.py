@@ -1,24 +1,38 @@
-"""Creates the resources of a SAM `template.yaml` in a running `LocalAws` (moto).
+"""Creates what CloudFormation would create from a SAM `template.yaml` in a running `LocalAws`.
 
-`deploy(aws, "template.yaml")` creates DynamoDB tables, S3 buckets, SQS queues, Secrets Manager
-secrets, Lambda functions (whose Python handlers are imported from `<CodeUri>/<module>.py` and
-run in-process) and state machines, in dependency order, and returns a `Stack` with what
-CloudFormation would report: Ref values and attributes by logical id, resolved Outputs.
+`deploy(aws, "template.yaml")` runs the SAM transform first (`wanflow_local.transform`, the
+pinned aws-sam-translator), then creates the resulting CloudFormation resources in dependency
+order: DynamoDB tables, S3 buckets, SQS queues, Secrets Manager secrets, IAM roles with their
+policies (SAM's generated execution roles included: each function has its own), Lambda functions
+(whose Python handlers are imported from `<CodeUri>/<module>.py` and run in-process) and state
+machines with their roles. It returns a `Stack` with what CloudFormation would report: Ref values
+and attributes by logical id, resolved Outputs.
 
-What cannot exist locally is listed, never faked silently: resource types with nothing to create
-here (API Gateway, Lambda permissions, alarms, log groups, event rules…) go to `Stack.skipped`;
-IAM roles the template declares are created (the functions may assume one through moto's STS),
-and SAM's implicit execution roles are one shared role; references to
-them resolve to placeholders listed in `Stack.placeholders`; triggers (SQS event sources, S3
-notifications, API and schedule events) are recorded in `Stack.event_sources` for the local stack
-to deliver.
+Some resources have no service in moto to create them in; they are read, not faked:
+- the REST API (`AWS::ApiGateway::RestApi`: the OpenAPI body SAM generated, with its routes,
+  authorizer and gateway responses) is kept in `Stack.apis` for `apigw.ApiGateway` to serve;
+- Lambda permissions are kept in `Stack.permissions`: API Gateway (the local adapter) calls a
+  function only with one, and a bucket notification without one fails the deploy, as S3 refuses
+  to validate its destination;
+- triggers (the event source mappings, the bucket's notifications, schedules) are recorded in
+  `Stack.event_sources` for the local stack to deliver.
+What else cannot exist locally (alarms, log groups, dashboards, topics, event invoke configs…)
+goes to `Stack.skipped`, and references to it resolve to placeholders listed in
+`Stack.placeholders`.
 
-The handlers share this process, so the functions' environment variables (Globals and per
-function, resolved) are set into os.environ: they must agree across functions.
+Each function runs with the environment Lambda would give it, and nothing else: its own
+`Environment.Variables`, its region, its role's credentials (a session assumed in moto's STS, so
+moto's IAM checks its policies), its name and memory size, plus what the local stack itself adds
+(`deploy(environment=…)`: where moto and the secrets extension listen). The handlers share one
+process, so that environment is handed to each function's module as it is imported
+(`wanflow.runtime.function_environ`), not set into os.environ; only Powertools' own settings
+(`POWERTOOLS_*`), read by the shared library's module-level logger, metrics and tracer, are
+process-wide, and must agree across functions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import json
@@ -28,22 +42,17 @@ import re
 import sys
 import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
+from wanflow_local import iam
 from wanflow_local.aws import Handler, LocalAws, run_handler
-from wanflow_local.cfn import (
-    Resolver,
-    TemplateError,
-    as_text,
-    load_document,
-    load_template,
-    merge_globals,
-)
+from wanflow_local.cfn import Resolver, TemplateError, as_text, load_document
+from wanflow_local.transform import artifacts, transformed
 
 logger = logging.getLogger(__name__)
 
@@ -65,15 +74,16 @@ _RESERVED_ENV: Final = frozenset(
         "LAMBDA_TASK_ROOT",
     }
 )
-# References to resources SAM generates itself (not declared in the template) are answered
-# with placeholders, like references to skipped resources.
-_SAM_IMPLICIT: Final = re.compile(r"^(ServerlessRestApi|ServerlessHttpApi)\w*$|^\w+Role$")
 _SUBSTITUTION: Final = re.compile(r"\$\{([^}]+)\}")
+#: Where the SDK sends a function's calls: moto's endpoint, in the local stack's environment.
+_LOCAL_ENDPOINTS: Final = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "MOTO_PORT")
 
 
-# Environment variables set by deploys: name → (value, stack). Handlers of every stack read the
-# same os.environ, so a second stack in the same moto must agree with the first.
+# Powertools settings set into os.environ by deploys: name → (value, stack). Every stack's
+# handlers share the library's module-level Powertools objects, so stacks must agree.
 _environment_owners: dict[str, tuple[str, Stack]] = {}
+#: The variables the shared library's module-level Powertools objects read from os.environ.
+_PROCESS_WIDE: Final = re.compile(r"^POWERTOOLS_")
 
 
 class DeployError(RuntimeError):
@@ -94,6 +104,11 @@ class Function:
     timeout: int
     memory_size: int
     environment: dict[str, str]
+    """The function's own `Environment.Variables`, resolved."""
+    role_arn: str = ""
+    """The execution role (`Role`): its policies are all the function may do."""
+    lambda_environment: dict[str, str] = field(default_factory=dict)
+    """All the function's environment as Lambda sets it (see the module docstring)."""
     in_process: bool = False
     """True once a Python callable runs its invocations (else moto echoes the payload)."""
 
@@ -133,6 +148,35 @@ class EventSource:
     """Resolved; references to skipped resources are placeholders."""
 
 
+@dataclass(frozen=True)
+class Permission:
+    """An `AWS::Lambda::Permission`: who may invoke a function, from where."""
+
+    function_name: str
+    principal: str
+    source_arn: str | None
+    action: str = "lambda:InvokeFunction"
+
+    def allows(self, principal: str, source_arn: str) -> bool:
+        """Whether this permission lets `principal` invoke the function from `source_arn`."""
+        if principal != self.principal or self.action not in {"lambda:InvokeFunction", "lambda:*"}:
+            return False
+        if self.source_arn is None:
+            return True
+        pattern = "^" + re.escape(self.source_arn).replace("\\*", ".*").replace("\\?", ".") + "$"
+        return re.match(pattern, source_arn) is not None
+
+
+@dataclass(frozen=True)
+class RestApi:
+    """An `AWS::ApiGateway::RestApi` of the stack: its id and the OpenAPI body, resolved."""
+
+    logical_id: str
+    id: str
+    body: dict[str, Any]
+    stages: tuple[str, ...] = ()
+
+
 @dataclass
 class Stack:
     """What deploy created: the local equivalent of a CloudFormation stack's description."""
@@ -148,8 +192,11 @@ class Stack:
     """Fn::GetAtt values by logical id then attribute name (`Arn`, `StreamArn`, `QueueUrl`…)."""
     outputs: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
-    """What was set into os.environ for the handlers."""
+    """What was set into os.environ for every handler (Powertools' settings only)."""
     functions: dict[str, Function] = field(default_factory=dict)
+    permissions: list[Permission] = field(default_factory=list)
+    apis: dict[str, RestApi] = field(default_factory=dict)
+    """REST APIs by logical id (served by `apigw.ApiGateway`)."""
     event_sources: list[EventSource] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     """Logical id → why nothing was created for it."""
@@ -179,6 +226,17 @@ class Stack:
         """The ARN of a created resource (`!GetAtt logical_id.Arn`)."""
         return str(self.attribute(logical_id, "Arn"))
 
+    def may_invoke(self, function_name: str, principal: str, source_arn: str) -> bool:
+        """Whether a Lambda permission of the stack lets `principal` (a service, such as
+        `apigateway.amazonaws.com`) invoke the function from `source_arn`."""
+        function = next(
+            (f for f in self.functions.values() if function_name in {f.name, f.arn}), None
+        )
+        names = {function.name, function.arn} if function else {function_name}
+        return any(
+            p.function_name in names and p.allows(principal, source_arn) for p in self.permissions
+        )
+
     def close(self) -> None:
         """Stop running this stack's handlers in-process and restore os.environ."""
         for function in self.functions.values():
@@ -203,16 +261,19 @@ def deploy(
     parameters: Mapping[str, Any] | None = None,
     stack_name: str = "wanflow",
     handlers: Mapping[str, Handler] | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> Stack:
     """Create the template's resources in `aws` and run its Python functions in-process.
 
-    `parameters` override the template's defaults. `handlers` maps a function's logical id to
-    a callable that replaces its code (a fake); the others are imported from their CodeUri,
-    after the environment is applied, so module-level configuration reads it. Create-only: a
-    second deploy of the same stack name into the same moto collides on names.
+    `parameters` override the template's defaults. `environment` is added to every function's
+    (what Lambda's sandbox would provide and the local stack stands for: an extension's port).
+    `handlers` maps a function's logical id to a callable that replaces its code (a fake); the
+    others are imported from their CodeUri, each with its own environment, so module-level
+    configuration reads it. Create-only: a second deploy of the same stack name into the same
+    moto collides on names.
     """
     path = Path(template).resolve()
-    body = load_template(path)
+    body = transformed(path)
     resolver = Resolver.for_template(
         body,
         overrides=parameters or {},
@@ -221,7 +282,15 @@ def deploy(
         account_id=aws.account_id,
     )
     stack = Stack(stack_name, path, aws.region, dict(resolver.parameter_values), _aws=aws)
-    deployment = _Deployment(aws, body, resolver, stack, dict(handlers or {}))
+    deployment = _Deployment(
+        aws,
+        body,
+        resolver,
+        stack,
+        dict(handlers or {}),
+        artifact_paths=artifacts(path),
+        environment=dict(environment or {}),
+    )
     deployment.run()
     logger.info(
         "stack deployed name=%s created=%d skipped=%d",
@@ -245,14 +314,18 @@ class _Deployment:
         resolver: Resolver,
         stack: Stack,
         handler_overrides: dict[str, Handler],
+        *,
+        artifact_paths: Mapping[str, Path],
+        environment: dict[str, str],
     ) -> None:
         self.aws = aws
+        self.sandbox_environment = environment
+        self.artifact_paths = artifact_paths
         self.template = template
         self.resolver = resolver
         self.stack = stack
         self.handler_overrides = handler_overrides
         self.base_dir = stack.template_path.parent
-        self._role_arn: str | None = None
         resolver.refs = stack.refs
         resolver.attributes = stack.attributes
         resolver.fallback_ref = self._placeholder_ref
@@ -266,7 +339,8 @@ class _Deployment:
         if unknown_overrides:
             raise DeployError(f"handlers given for unknown functions: {sorted(unknown_overrides)}")
         properties = {
-            logical_id: self._properties(resource) for logical_id, resource in resources.items()
+            logical_id: dict(resource.get("Properties") or {})
+            for logical_id, resource in resources.items()
         }
         for logical_id in self._creation_order(resources, properties):
             resource = resources[logical_id]
@@ -276,6 +350,8 @@ class _Deployment:
             if condition is not None and not self.resolver.condition(condition):
                 self._skip(logical_id, f"condition {condition} is false")
                 continue
+            if kind.startswith("AWS::Serverless::"):
+                raise DeployError(f"{logical_id}: {kind} left after the SAM transform")
             creator = _CREATORS.get(kind)
             if creator is None:
                 self._skip(logical_id, f"{kind}: nothing to create locally")
@@ -289,17 +365,6 @@ class _Deployment:
         self._apply_environment()
         self._wire_handlers()
         self._resolve_outputs()
-
-    def _properties(self, resource: Mapping[str, Any]) -> dict[str, Any]:
-        """The resource's Properties with the SAM Globals for its type merged in."""
-        props = dict(resource.get("Properties") or {})
-        kind = str(resource.get("Type", ""))
-        if kind.startswith("AWS::Serverless::"):
-            section = kind.removeprefix("AWS::Serverless::")
-            global_props = self.template.get("Globals", {}).get(section)
-            if global_props:
-                props = merge_globals(global_props, props)
-        return props
 
     def _creation_order(
         self, resources: Mapping[str, Any], properties: Mapping[str, dict[str, Any]]
@@ -334,13 +399,13 @@ class _Deployment:
         logger.info("resource skipped logical_id=%s reason=%s", logical_id, reason)
 
     def _placeholder_ref(self, name: str) -> str:
-        if name not in self.stack.skipped and not _SAM_IMPLICIT.match(name):
+        if name not in self.stack.skipped:
             raise TemplateError(f"Ref to {name!r}, which is no parameter or resource")
         self.stack.placeholders.add(f"Ref {name}")
         return name
 
     def _placeholder_attribute(self, logical_id: str, attribute: str) -> str:
-        if logical_id not in self.stack.skipped and not _SAM_IMPLICIT.match(logical_id):
+        if logical_id not in self.stack.skipped:
             raise TemplateError(f"Fn::GetAtt {logical_id}.{attribute} is not available")
         self.stack.placeholders.add(f"GetAtt {logical_id}.{attribute}")
         return f"{logical_id}.{attribute}"
@@ -359,43 +424,26 @@ class _Deployment:
         base = f"{self.stack.name}-{logical_id}"
         return base[: max_length - len(suffix)] + suffix
 
-    def role_arn(self) -> str:
-        """One IAM role for every function and state machine: moto checks that it exists."""
-        if self._role_arn is None:
-            iam = self.aws.client("iam")
-            name = self.physical_name("LocalExecutionRole", max_length=64)
-            try:
-                self._role_arn = iam.get_role(RoleName=name)["Role"]["Arn"]
-            except ClientError:
-                policy = {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {
-                                "Service": ["lambda.amazonaws.com", "states.amazonaws.com"]
-                            },
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-                role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policy))
-                self._role_arn = role["Role"]["Arn"]
-        return str(self._role_arn)
-
     # -- after the resources
 
     def _apply_environment(self) -> None:
-        """Set the functions' environment into os.environ; they must not disagree."""
+        """Give each function its environment; set Powertools' settings into os.environ
+        (they must not disagree between functions)."""
+        for logical_id, function in list(self.stack.functions.items()):
+            self.stack.functions[logical_id] = replace(
+                function, lambda_environment=self._lambda_environment(function)
+            )
         merged: dict[str, str] = {}
         origin: dict[str, str] = {}
         for function in self.stack.functions.values():
             for name, value in function.environment.items():
+                if not _PROCESS_WIDE.match(name):
+                    continue
                 if name in merged and merged[name] != value:
                     raise DeployError(
                         f"environment variable {name} differs between functions "
                         f"{origin[name]} ({merged[name]!r}) and {function.logical_id} ({value!r}); "
-                        "the handlers share one process, move it to Globals or make it agree"
+                        "Powertools' settings are process-wide here: make them agree"
                     )
                 merged[name] = value
                 origin.setdefault(name, function.logical_id)
@@ -411,6 +459,24 @@ class _Deployment:
             os.environ[name] = value
             _environment_owners[name] = (value, self.stack)
         self.stack.environment = merged
+
+    def _lambda_environment(self, function: Function) -> dict[str, str]:
+        """What Lambda sets in a function's environment (the names a handler may read)."""
+        credentials = iam.role_credentials(self.aws.account_id, function.role_arn, function.name)
+        local = {name: os.environ[name] for name in _LOCAL_ENDPOINTS if name in os.environ}
+        return {
+            **local,
+            "AWS_REGION": self.aws.region,
+            "AWS_DEFAULT_REGION": self.aws.region,
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            **self.sandbox_environment,
+            **function.environment,
+        }
 
     def _wire_handlers(self) -> None:
         """Register every Python function's handler (imported now that the env is set)."""
@@ -494,28 +560,6 @@ class _Deployment:
             logical_id, name, Arn=table["TableArn"], StreamArn=table.get("LatestStreamArn")
         )
 
-    def create_simple_table(self, logical_id: str, props: dict[str, Any]) -> None:
-        """AWS::Serverless::SimpleTable: a table with one hash key (`id`: String by default)."""
-        props = self.resolver.resolve(props)
-        key = props.get("PrimaryKey") or {"Name": "id", "Type": "String"}
-        attribute_type = {"String": "S", "Number": "N", "Binary": "B"}[key["Type"]]
-        table: dict[str, Any] = {
-            "KeySchema": [{"AttributeName": key["Name"], "KeyType": "HASH"}],
-            "AttributeDefinitions": [
-                {"AttributeName": key["Name"], "AttributeType": attribute_type}
-            ],
-        }
-        if "ProvisionedThroughput" in props:
-            table["ProvisionedThroughput"] = props["ProvisionedThroughput"]
-        else:
-            table["BillingMode"] = "PAY_PER_REQUEST"
-        for name in ("TableName", "SSESpecification"):
-            if name in props:
-                table[name] = props[name]
-        if "Tags" in props:
-            table["Tags"] = [{"Key": k, "Value": v} for k, v in props["Tags"].items()]
-        self.create_table(logical_id, table)
-
     def create_bucket(self, logical_id: str, props: dict[str, Any]) -> None:
         """AWS::S3::Bucket with versioning, CORS, lifecycle, encryption, public access block."""
         props = self.resolver.resolve(props)
@@ -594,6 +638,13 @@ class _Deployment:
     ) -> None:
         function_arn = str(notification.get("Function", ""))
         target = self._function_by_arn_or_name(function_arn)
+        # S3 checks the destination when the notification is set: the function's policy must
+        # let s3.amazonaws.com invoke it from this bucket, else the bucket is not created.
+        if not self.stack.may_invoke(function_arn, "s3.amazonaws.com", f"arn:aws:s3:::{bucket}"):
+            raise DeployError(
+                f"{logical_id}: Unable to validate the following destination configurations "
+                f"({function_arn}: no Lambda permission for s3.amazonaws.com from {bucket})"
+            )
         self.stack.event_sources.append(
             EventSource(
                 target=target.logical_id if target else "",
@@ -683,75 +734,40 @@ class _Deployment:
         iam = self.aws.client("iam")
         role = iam.create_role(**args)["Role"]
         for policy in props.get("Policies") or []:
+            # SAM's policy templates (LambdaInvokePolicy…) carry no Version: IAM takes such a
+            # document as version 2008-10-17 (the same but for policy variables, which they do
+            # not use); moto refuses it, so it gets the current version here.
+            document = {"Version": "2012-10-17", **policy["PolicyDocument"]}
             iam.put_role_policy(
                 RoleName=name,
                 PolicyName=str(policy["PolicyName"]),
-                PolicyDocument=json.dumps(policy["PolicyDocument"]),
+                PolicyDocument=json.dumps(document),
             )
         for arn in props.get("ManagedPolicyArns") or []:
             iam.attach_role_policy(RoleName=name, PolicyArn=str(arn))
         self._note_ignored(logical_id, props, {*args, "Policies", "ManagedPolicyArns"})
         self._record(logical_id, name, Arn=role["Arn"], RoleId=role["RoleId"])
 
-    def create_serverless_function(self, logical_id: str, props: dict[str, Any]) -> None:
-        """AWS::Serverless::Function: a moto function with a dummy zip; code runs in-process."""
-        events = props.pop("Events", None) or {}
+    def create_function(self, logical_id: str, props: dict[str, Any]) -> None:
+        """AWS::Lambda::Function with its own role; its Python code runs in-process."""
         props = self.resolver.resolve(props)
-        code_uri = props.get("CodeUri")
-        if isinstance(code_uri, dict):
-            raise DeployError(f"{logical_id}: CodeUri must be a local path, not {code_uri}")
-        self._create_function(
-            logical_id,
-            props,
-            handler=str(props.get("Handler", "")),
-            code_uri=self.base_dir / str(code_uri) if code_uri is not None else None,
-            handled={"CodeUri", "Events", "Layers", "Policies", "Role", "Tracing", "Description"},
-        )
-        function = self.stack.functions[logical_id]
-        for event_name, event in events.items():
-            self.stack.event_sources.append(
-                EventSource(
-                    target=logical_id,
-                    target_name=function.name,
-                    name=event_name,
-                    type=str(event.get("Type")),
-                    properties=self.resolver.resolve(event.get("Properties") or {}),
-                )
-            )
-
-    def create_lambda_function(self, logical_id: str, props: dict[str, Any]) -> None:
-        """AWS::Lambda::Function: created; runs in-process only with a `handlers` override."""
-        props = self.resolver.resolve(props)
-        self._create_function(
-            logical_id,
-            props,
-            handler=str(props.get("Handler", "")),
-            code_uri=None,
-            handled={"Code", "Layers", "Role", "TracingConfig", "Description"},
-        )
-
-    def _create_function(
-        self,
-        logical_id: str,
-        props: Mapping[str, Any],
-        *,
-        handler: str,
-        code_uri: Path | None,
-        handled: set[str],
-    ) -> None:
         name = props.get("FunctionName") or self.physical_name(logical_id, max_length=64)
         runtime = str(props.get("Runtime") or DEFAULT_RUNTIME)
         timeout = int(props.get("Timeout", 3))
         memory_size = int(props.get("MemorySize", 128))
+        handler = str(props.get("Handler", ""))
         variables = (props.get("Environment") or {}).get("Variables") or {}
         environment = {key: as_text(value) for key, value in variables.items()}
         reserved = sorted(set(environment) & _RESERVED_ENV)
         if reserved:
             raise DeployError(f"{logical_id}: reserved environment variables {reserved}")
+        role = str(props.get("Role") or "")
+        if not role:
+            raise DeployError(f"{logical_id}: a Lambda function needs a Role")
         created = self.aws.client("lambda").create_function(
             FunctionName=name,
             Runtime=runtime,
-            Role=self.role_arn(),
+            Role=role,  # moto checks that it exists, as Lambda does
             Handler=handler or "index.handler",
             Code={"ZipFile": _dummy_zip()},
             Timeout=timeout,
@@ -759,23 +775,107 @@ class _Deployment:
             Environment={"Variables": environment},
         )
         arn = str(created["FunctionArn"])
+        code = self._artifact(props.get("Code"), "S3Key")
         self.stack.functions[logical_id] = Function(
-            logical_id, name, arn, handler, code_uri, runtime, timeout, memory_size, environment
-        )
-        self._note_ignored(
             logical_id,
-            props,
-            {
-                *handled,
-                "FunctionName",
-                "Runtime",
-                "Handler",
-                "Timeout",
-                "MemorySize",
-                "Environment",
-            },
+            name,
+            arn,
+            handler,
+            code,
+            runtime,
+            timeout,
+            memory_size,
+            environment,
+            role_arn=role,
         )
+        handled = {
+            "FunctionName",
+            "Runtime",
+            "Handler",
+            "Timeout",
+            "MemorySize",
+            "Environment",
+            "Role",
+            "Code",
+            "Layers",
+            "TracingConfig",
+            "Description",
+            "Architectures",
+            "Tags",
+        }
+        self._note_ignored(logical_id, props, handled)
         self._record(logical_id, name, Arn=arn)
+
+    def _artifact(self, location: Any, key: str) -> Path | None:
+        """The local path behind a `sam package` placeholder location (`{S3Bucket, S3Key}`)."""
+        if not isinstance(location, Mapping) or key not in location:
+            return None
+        return self.artifact_paths.get(Path(str(location[key])).stem)
+
+    def record_permission(self, logical_id: str, props: dict[str, Any]) -> None:
+        """AWS::Lambda::Permission: kept for the services the local stack plays (see docstring)."""
+        props = self.resolver.resolve(props)
+        source = props.get("SourceArn")
+        self.stack.permissions.append(
+            Permission(
+                function_name=str(props["FunctionName"]),
+                principal=str(props["Principal"]),
+                source_arn=None if source is None else str(source),
+                action=str(props.get("Action", "lambda:InvokeFunction")),
+            )
+        )
+        self._record(logical_id, logical_id)
+        self._skip(logical_id, "Lambda permission: checked by the local stack's API and S3")
+
+    def create_rest_api(self, logical_id: str, props: dict[str, Any]) -> None:
+        """AWS::ApiGateway::RestApi from its OpenAPI body: served by `apigw.ApiGateway`."""
+        props = self.resolver.resolve(props)
+        body = props.get("Body")
+        if not isinstance(body, dict):
+            raise DeployError(f"{logical_id}: only a REST API with an inline Body is served here")
+        digest = hashlib.sha256(f"{self.stack.name}/{logical_id}".encode()).hexdigest()
+        api_id = "".join(c for c in digest if c.isalpha() or c.isdigit())[:10]
+        self.stack.apis[logical_id] = RestApi(logical_id, api_id, body)
+        for path, operations in (body.get("paths") or {}).items():
+            for method, operation in operations.items():
+                self._record_route(logical_id, path, method, operation)
+        self._record(logical_id, api_id, RootResourceId=f"{api_id}-root")
+        self._skip(logical_id, "REST API: served by the local API Gateway adapter")
+
+    def _record_route(self, api: str, path: str, method: str, operation: Mapping[str, Any]) -> None:
+        integration = operation.get("x-amazon-apigateway-integration") or {}
+        if integration.get("type") != "aws_proxy":
+            raise DeployError(f"{api} {method.upper()} {path}: only Lambda proxy integrations")
+        function = self._function_by_arn_or_name(_function_arn_of(str(integration.get("uri"))))
+        if function is None:
+            raise DeployError(f"{api} {method.upper()} {path}: integration is no function")
+        security = operation.get("security") or [{}]
+        names = [name for requirement in security for name in requirement]
+        self.stack.event_sources.append(
+            EventSource(
+                target=function.logical_id,
+                target_name=function.name,
+                name=f"{method.upper()} {path}",
+                type="Api",
+                properties={
+                    "Path": path,
+                    "Method": method,
+                    "RestApiId": api,
+                    "Auth": {"Authorizer": names[0] if names else "NONE"},
+                },
+            )
+        )
+
+    def record_stage(self, logical_id: str, props: dict[str, Any]) -> None:
+        """AWS::ApiGateway::Stage: the stage name the API is served under."""
+        props = self.resolver.resolve(props)
+        api = next((a for a in self.stack.apis.values() if a.id == props.get("RestApiId")), None)
+        if api is None:
+            raise DeployError(f"{logical_id}: stage of no REST API of this stack")
+        stage = str(props["StageName"])
+        self.stack.apis[api.logical_id] = replace(api, stages=(*api.stages, stage))
+        self._record(logical_id, stage)
+        self._skip(logical_id, "API stage: served by the local API Gateway adapter")
 
     def create_event_source_mapping(self, logical_id: str, props: dict[str, Any]) -> None:
         """AWS::Lambda::EventSourceMapping: recorded, not created (see module docstring)."""
@@ -797,8 +897,7 @@ class _Deployment:
         self._skip(logical_id, "event source mapping: recorded in event_sources")
 
     def create_state_machine(self, logical_id: str, props: dict[str, Any]) -> None:
-        """AWS::Serverless::StateMachine and AWS::StepFunctions::StateMachine."""
-        events = props.pop("Events", None) or {}
+        """AWS::StepFunctions::StateMachine with its role."""
         substitutions = {
             key: as_text(value)
             for key, value in (
@@ -808,43 +907,32 @@ class _Deployment:
         definition = self._definition(logical_id, props)
         definition = _substitute(definition, substitutions, logical_id)
         check_transitions(definition, logical_id)
-        name = self.resolver.resolve(
-            props.get("Name") or props.get("StateMachineName")
-        ) or self.physical_name(logical_id, max_length=80)
-        kind: Any = props.get("Type") or props.get("StateMachineType") or "STANDARD"
+        name = self.resolver.resolve(props.get("StateMachineName")) or self.physical_name(
+            logical_id, max_length=80
+        )
+        kind: Any = props.get("StateMachineType") or "STANDARD"
+        role = self.resolver.resolve(props.get("RoleArn"))
+        if not role:
+            raise DeployError(f"{logical_id}: a state machine needs a RoleArn")
         created = self.aws.client("stepfunctions").create_state_machine(
             name=name,
             definition=json.dumps(definition),
-            roleArn=self.role_arn(),
+            roleArn=str(role),
             type=kind,
         )
         arn = created["stateMachineArn"]
         handled = {
             "Definition",
-            "DefinitionUri",
+            "DefinitionS3Location",
             "DefinitionString",
             "DefinitionSubstitutions",
-            "Name",
             "StateMachineName",
-            "Type",
             "StateMachineType",
-            "Role",
             "RoleArn",
-            "Policies",
-            "Events",
+            "Tags",
         }
         self._note_ignored(logical_id, props, handled)
         self._record(logical_id, arn, Arn=arn, Name=name)
-        for event_name, event in events.items():
-            self.stack.event_sources.append(
-                EventSource(
-                    target=logical_id,
-                    target_name=arn,
-                    name=event_name,
-                    type=str(event.get("Type")),
-                    properties=self.resolver.resolve(event.get("Properties") or {}),
-                )
-            )
 
     def _definition(self, logical_id: str, props: Mapping[str, Any]) -> Any:
         """The ASL document from Definition, DefinitionString or DefinitionUri."""
@@ -852,9 +940,9 @@ class _Deployment:
             return self.resolver.resolve(props["Definition"])
         if "DefinitionString" in props:
             return json.loads(self.resolver.resolve(props["DefinitionString"]))
-        uri = props.get("DefinitionUri")
-        if isinstance(uri, str):
-            return load_document(self.base_dir / uri)
+        path = self._artifact(props.get("DefinitionS3Location"), "Key")
+        if path is not None:
+            return load_document(path)
         raise DeployError(
             f"{logical_id}: needs Definition, DefinitionString or a local DefinitionUri"
         )
@@ -875,18 +963,17 @@ class _Deployment:
 
 _CREATORS: Final[dict[str, _Creator]] = {
     "AWS::DynamoDB::Table": _Deployment.create_table,
-    "AWS::Serverless::SimpleTable": _Deployment.create_simple_table,
     "AWS::S3::Bucket": _Deployment.create_bucket,
     "AWS::SQS::Queue": _Deployment.create_queue,
     "AWS::SecretsManager::Secret": _Deployment.create_secret,
     "AWS::IAM::Role": _Deployment.create_role,
-    "AWS::Serverless::Function": _Deployment.create_serverless_function,
-    "AWS::Lambda::Function": _Deployment.create_lambda_function,
+    "AWS::Lambda::Function": _Deployment.create_function,
+    "AWS::Lambda::Permission": _Deployment.record_permission,
     "AWS::Lambda::EventSourceMapping": _Deployment.create_event_source_mapping,
-    "AWS::Serverless::StateMachine": _Deployment.create_state_machine,
     "AWS::StepFunctions::StateMachine": _Deployment.create_state_machine,
-    "AWS::Serverless::LayerVersion": _Deployment.record_layer,
     "AWS::Lambda::LayerVersion": _Deployment.record_layer,
+    "AWS::ApiGateway::RestApi": _Deployment.create_rest_api,
+    "AWS::ApiGateway::Stage": _Deployment.record_stage,
 }
 
 
@@ -930,9 +1017,14 @@ def _import_handler(function: Function, stack_name: str) -> Handler:
 
 
 def _with_in_process(function: Function) -> Function:
-    from dataclasses import replace
-
     return replace(function, in_process=True)
+
+
+def _function_arn_of(uri: str) -> str:
+    """The function ARN in an API Gateway Lambda integration URI
+    (`arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/ARN/invocations`)."""
+    match = re.search(r"/functions/(.+)/invocations$", uri)
+    return match.group(1) if match else uri
 
 
 def _substitute(definition: Any, substitutions: Mapping[str, str], logical_id: str) -> Any:

@@ -192,7 +192,7 @@ class SqsEventSources:
         for source in stack.event_sources:
             if source.type != "SQS" or source.target not in stack.functions:
                 continue
-            queue_arn = str(source.properties["Queue"])
+            queue_arn = str(source.properties["EventSourceArn"])
             queue_name = queue_arn.rsplit(":", 1)[-1]
             queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
             batch = int(source.properties.get("BatchSize") or DEFAULT_BATCH_SIZE)
