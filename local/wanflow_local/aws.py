@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Self, overload
 import boto3
 from botocore.config import Config
 
+from wanflow_local import iam
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
@@ -45,7 +47,9 @@ logger = logging.getLogger(__name__)
 ACCOUNT_ID: Final = "123456789012"
 """moto's default account: every ARN it makes (and every ARN a state machine sees) uses it."""
 DEFAULT_REGION: Final = "us-east-1"
-DUMMY_CREDENTIAL: Final = "testing"
+MOTO_VERSIONS: Final = ("5.2.",)
+"""The moto releases the patches below were made for (and checked against): `_install_hook`
+refuses any other, since a patched internal may have moved or changed meaning."""
 
 Handler = Callable[[Any, "LambdaContext"], Any]
 """A Lambda entry point: `handler(event, context)` returning something JSON-serialisable."""
@@ -111,8 +115,8 @@ _originals: dict[str, Any] = {}
 _backends_by_host: dict[str | None, Any] = {}
 #: State machine definition → its ANTLR parse tree (see `_evaluation_entrypoint`).
 _asl_trees: dict[str, Any] = {}
-#: (region, service, moto's port) → the client moto's Lambda tasks call with.
-_task_clients: dict[tuple[str, str, int], Any] = {}
+#: (region, service, moto's port, role) → the client moto's Lambda tasks call with.
+_task_clients: dict[tuple[str, str, int, str], Any] = {}
 _cache_lock = threading.Lock()
 #: Held by every DynamoDB request moto serves (see `_dynamodb_call`).
 _dynamodb_lock = threading.Lock()
@@ -121,17 +125,22 @@ _start_execution_lock = threading.Lock()
 
 
 def _patches() -> dict[str, tuple[Any, str, Any]]:
-    """Patch name → (owner, attribute, replacement)."""
+    """Patch name → (owner, attribute, replacement): every change this project makes to moto's
+    (and one to Powertools') internals, each explained in its replacement's docstring."""
     from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+    from moto.awslambda.responses import LambdaResponse
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.dynamodb.responses import DynamoHandler
+    from moto.iam.access_control import IAMPolicyStatement, IAMRequestBase
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.s3.responses import S3Response
+    from moto.secretsmanager.responses import SecretsManagerResponse
     from moto.sqs.models import Message
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
 
     return {
         "invoke": (LambdaSimpleBackend, "invoke", _invoke),
@@ -159,13 +168,44 @@ def _patches() -> dict[str, tuple[Any, str, Any]]:
         "router_resolve": (ApiGatewayResolver, "resolve", _router_resolve),
         "router_event": (ApiGatewayResolver, "current_event", _router_event),
         "router_context": (ApiGatewayResolver, "lambda_context", _router_context),
+        # IAM (see wanflow_local.iam): the resource of each request, where moto passes `*`…
+        "iam_dynamodb_resource": (DynamoHandler, "_determine_resource", iam.dynamodb_resource),
+        "iam_stepfunctions_resource": (
+            StepFunctionResponse,
+            "_determine_resource",
+            iam.stepfunctions_resource,
+        ),
+        "iam_lambda_resource": (LambdaResponse, "_determine_resource", iam.lambda_resource),
+        "iam_secretsmanager_resource": (
+            SecretsManagerResponse,
+            "_determine_resource",
+            iam.secretsmanager_resource,
+        ),
+        # … any other service checked at action level, IAM's action names, account principals
+        # in trust policies, and presigned S3 requests.
+        "iam_any_resource": (IAMPolicyStatement, "_check_element_matches", _element_matches),
+        "iam_principal": (IAMPolicyStatement, "_check_principal", _principal_matches),
+        "iam_action": (IAMRequestBase, "check_action_permitted", _check_action_permitted),
+        "iam_presigned_s3": (
+            S3Response,
+            "_authenticate_and_authorize_s3_action",
+            _authorize_s3_action,
+        ),
     }
 
 
 def _install_hook() -> None:
-    """Install every patch (idempotent)."""
+    """Install every patch (idempotent), on a moto release they were made for."""
+    import moto
+
     if _originals:
         return
+    if not str(moto.__version__).startswith(MOTO_VERSIONS):
+        raise RuntimeError(
+            f"moto {moto.__version__} is installed; wanflow_local.aws patches moto's internals "
+            f"as of moto {' or '.join(v + 'x' for v in MOTO_VERSIONS)} (see _patches): check "
+            "each patch against the new release, then add it to MOTO_VERSIONS"
+        )
     for name, (owner, attribute, replacement) in _patches().items():
         # The owner's own attribute (an inherited one is restored by deleting the patch).
         _originals[name] = vars(owner).get(attribute, _ABSENT)
@@ -218,12 +258,65 @@ _router_event = property(_router_get("event"), _router_set("event"))
 _router_context = property(_router_get("context"), _router_set("context"))
 
 
+def _element_matches(statement: Any, element: str, value: str) -> bool:
+    """IAMPolicyStatement._check_element_matches, where a request's resource `*` (a service
+    whose resource moto does not determine) matches any Resource: an action-level check."""
+    if element in {"Resource", "NotResource"} and value == "*":
+        return element == "Resource"
+    return bool(_originals["iam_any_resource"](statement, element, value))
+
+
+def _principal_matches(statement: Any, principal: str) -> bool:
+    """IAMPolicyStatement._check_principal, reading an account principal as AWS does."""
+    return iam.principal_matches(statement._statement.get("Principal"), principal)
+
+
+def _check_action_permitted(request: Any, resource: str) -> None:
+    """IAMRequestBase.check_action_permitted with the action named as IAM names it."""
+    request._action = iam.iam_action(request._action)
+    _originals["iam_action"](request, resource)
+
+
+def _authorize_s3_action(
+    response: Any, bucket_name: str | None = None, key_name: str | None = None
+) -> None:
+    """S3Response._authenticate_and_authorize_s3_action, for presigned requests too.
+
+    moto's check reads the `Authorization` header, which a presigned request does not have
+    (a KeyError, so a 500). Such a request's signature and expiry are checked by
+    `_s3_key_response`; here its presigner's policies are.
+    """
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.s3.exceptions import BucketAccessDeniedError, S3AccessDeniedError
+
+    headers = response.headers or {}
+    query = {k: v[0] for k, v in (response.querystring or {}).items() if v}
+    # SigV4 (X-Amz-Credential) or SigV2 (AWSAccessKeyId) query-string authentication.
+    presigned = "Authorization" not in headers and bool(
+        {"X-Amz-Credential", "AWSAccessKeyId"} & set(query)
+    )
+    if not presigned:  # moto's own check (S3Response inherits it)
+        ActionAuthenticatorMixin._authenticate_and_authorize_s3_action(
+            response, bucket_name, key_name
+        )
+        return
+    if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        return
+    path = f"{bucket_name or '*'}/{key_name}" if key_name else (bucket_name or "*")
+    action = f"s3:{response.data.get('Action', '')}"
+    if not iam.presigned_allowed(query, action, f"arn:aws:s3:::{path}"):
+        if bucket_name:
+            raise BucketAccessDeniedError(bucket=bucket_name)
+        raise S3AccessDeniedError()
+
+
 def _s3_key_response(response: Any, request: Any, full_url: str, headers: Any) -> Any:
     """S3Response.key_response, refusing first a presigned SigV4 request that S3 would refuse
     (signed headers missing or changed, URL expired): moto checks no query signature."""
     from wanflow_local.s3sigv4 import refusal
 
-    refused = refusal(request.method, full_url, request.headers, DUMMY_CREDENTIAL)
+    refused = refusal(request.method, full_url, request.headers)
     return refused or _originals["s3_key_response"](response, request, full_url, headers)
 
 
@@ -290,18 +383,50 @@ def _evaluation_entrypoint(worker: Any) -> Any:
 
 
 def _lambda_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-    """moto's boto_client_for, for its Lambda tasks: one client per region and service (boto3
-    clients are thread-safe), where moto (5.2) makes a new one for every task it runs."""
+    """moto's boto_client_for, for its Lambda tasks: signed as the state machine's role, and
+    one client per role, region and service (boto3 clients are thread-safe).
+
+    moto (5.2) makes a new client for every task it runs, signed with made-up keys, which its
+    own access control refuses; Step Functions calls Lambda as the state machine's role (its
+    `RoleArn`), so a role without `lambda:InvokeFunction` on the function fails the task here
+    as on AWS.
+    """
     from moto.settings import moto_server_port
 
-    key = (region, service, int(moto_server_port()))
+    role = getattr(state_credentials, "role_arn", None) or ""
+    key = (region, service, int(moto_server_port()), role)
     with _cache_lock:
         client = _task_clients.get(key)
     if client is None:
-        client = _originals["lambda_client_for"](region, service, state_credentials)
+        session = _role_session(role, "states", region) if role else None
+        client = (
+            session.client(
+                service,  # type: ignore[call-overload]
+                endpoint_url=f"http://localhost:{moto_server_port()}",
+                config=Config(
+                    parameter_validation=False,
+                    retries={"max_attempts": 0, "total_max_attempts": 1},
+                    connect_timeout=99999,
+                    read_timeout=99999,
+                ),
+            )
+            if session is not None
+            else _originals["lambda_client_for"](region, service, state_credentials)
+        )
         with _cache_lock:
             client = _task_clients.setdefault(key, client)
     return client
+
+
+def _role_session(role_arn: str, session_name: str, region: str) -> boto3.Session:
+    """A boto3 session signing as a role of this moto (assumed as the service would)."""
+    credentials = iam.role_credentials(ACCOUNT_ID, role_arn, session_name)
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
 
 
 def _message_visible(message: Any) -> bool:
@@ -521,6 +646,8 @@ class LocalAws:
                     self._set_env({name: None})
             self._configure_moto()
             _install_hook()
+            iam.ensure_operator(self.account_id)
+            iam.enforce(True)
         except BaseException:
             self.stop()
             raise
@@ -535,6 +662,7 @@ class LocalAws:
         if self._server is not None:
             self._server.stop()
         self._server = None
+        iam.enforce(False)
         _remove_hook()
         with _handlers_lock:
             _handlers.clear()
@@ -566,6 +694,7 @@ class LocalAws:
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10):
             pass
+        iam.ensure_operator(self.account_id)  # the reset forgot every IAM user
         with _handlers_lock:
             _handlers.clear()
 
@@ -582,19 +711,24 @@ class LocalAws:
         """The environment that points boto3 (and any subprocess) at this moto."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
-            "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
+            "AWS_ACCESS_KEY_ID": iam.OPERATOR_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": iam.OPERATOR_SECRET,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
         }
 
     def session(self) -> boto3.Session:
-        """A boto3 session with dummy credentials and this region (no profile, no real AWS)."""
+        """A boto3 session of the operator (every permission) in this region (no profile, no
+        real AWS)."""
         return boto3.Session(
-            aws_access_key_id=DUMMY_CREDENTIAL,
-            aws_secret_access_key=DUMMY_CREDENTIAL,
+            aws_access_key_id=iam.OPERATOR_KEY_ID,
+            aws_secret_access_key=iam.OPERATOR_SECRET,
             region_name=self.region,
         )
+
+    def role_session(self, role_arn: str, session_name: str) -> boto3.Session:
+        """A boto3 session signing as a role (assumed in this moto, as a service would)."""
+        return _role_session(role_arn, session_name, self.region)
 
     @overload
     def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
@@ -670,10 +804,13 @@ class LocalAws:
         from moto.core.config import default_user_config
 
         config: Any = default_user_config
-        for key in ("stepfunctions", "lambda"):
+        for key in ("stepfunctions", "lambda", "iam"):
             self._saved_config[key] = config.get(key)
         config["stepfunctions"] = {"execute_state_machine": True}
         config["lambda"] = {"use_docker": False}
+        # SAM's execution roles attach AWS managed policies (AWSLambdaBasicExecutionRole…):
+        # they must exist, as in every account (about 0.5 s of moto's IAM set-up).
+        config["iam"] = {"load_aws_managed_policies": True}
 
     def _restore_moto_config(self) -> None:
         from moto.core.config import default_user_config

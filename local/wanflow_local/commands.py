@@ -53,7 +53,7 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_local(args: argparse.Namespace) -> int:
     """Start moto, the template's resources, the API and the simulator; serve until Ctrl-C."""
-    from wanflow_local.aws import DUMMY_CREDENTIAL
+    from wanflow_local.iam import OPERATOR_KEY_ID, OPERATOR_SECRET
     from wanflow_local.stack import local_stack
 
     if bool(args.upstream) != bool(args.upstream_key):
@@ -86,10 +86,10 @@ def cmd_local(args: argparse.Namespace) -> int:
             print("For API keys of other tenants (wanflow keys create|list|revoke --tenant T):")
             print(f"  export AWS_ENDPOINT_URL={running.aws.endpoint_url}")
             print(f"  export TABLE_NAME={running.stack.ref('TasksTable')}")
-            # moto takes any credentials; boto3 only needs some to sign with.
+            # moto checks IAM here: the local operator's keys may do everything.
             print(
-                f"  export AWS_ACCESS_KEY_ID={DUMMY_CREDENTIAL} "
-                f"AWS_SECRET_ACCESS_KEY={DUMMY_CREDENTIAL} AWS_DEFAULT_REGION={running.aws.region}",
+                f"  export AWS_ACCESS_KEY_ID={OPERATOR_KEY_ID} "
+                f"AWS_SECRET_ACCESS_KEY={OPERATOR_SECRET} AWS_DEFAULT_REGION={running.aws.region}",
                 flush=True,
             )
             stop.wait()

@@ -4,8 +4,8 @@ moto verifies no query-string signature: a PUT to a presigned URL without the he
 signed with (the uploads' `Content-Type` and write-once `If-None-Match`) or past its
 `X-Amz-Expires` is taken. S3 refuses both with 403. So a request carrying `X-Amz-Signature` is
 signed again here from what it carries (its signed headers' values, its query without the
-signature) with the secret of its access key (the local stack's dummy credentials, or an STS
-session of this moto), and refused as S3 would when the signatures differ or the URL has
+signature) with the secret of its access key (an IAM user's, the operator's included, or an STS
+session's of this moto), and refused as S3 would when the signatures differ or the URL has
 expired. A key this moto does not know is left to moto.
 """
 
@@ -30,22 +30,24 @@ _EXPIRED = (
 )
 
 
-def _secret(access_key: str, dummy: str) -> str | None:
-    if access_key == dummy:
-        return dummy
+def _secret(access_key: str) -> str | None:
+    from moto.iam.models import iam_backends
     from moto.sts.models import sts_backends
 
-    for account in list(sts_backends.values()):
-        for backend in list(account.values()):
+    for users in list(iam_backends.values()):
+        for iam in list(users.values()):
+            key = iam.access_keys.get(access_key)
+            if key is not None:
+                return str(key.secret_access_key)
+    for sessions in list(sts_backends.values()):
+        for backend in list(sessions.values()):
             role = backend.get_assumed_role_from_access_key(access_key)
             if role is not None:
                 return str(role.secret_access_key)
     return None
 
 
-def refusal(
-    method: str, url: str, headers: Any, dummy: str
-) -> tuple[int, dict[str, str], bytes] | None:
+def refusal(method: str, url: str, headers: Any) -> tuple[int, dict[str, str], bytes] | None:
     """S3's 403 for a presigned SigV4 request whose signature or expiry fails; None otherwise
     (not presigned with SigV4, or signed with a key this moto does not know)."""
     parts = urlsplit(url)
@@ -54,7 +56,7 @@ def refusal(
     if params.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" or "X-Amz-Signature" not in params:
         return None
     access_key, _, region, service, _ = params["X-Amz-Credential"].split("/")
-    secret = _secret(access_key, dummy)
+    secret = _secret(access_key)
     if secret is None:
         return None
     xml = {"Content-Type": "application/xml"}

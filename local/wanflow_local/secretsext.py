@@ -7,6 +7,11 @@ session token in `X-Aws-Parameters-Secrets-Token`, and answers with what GetSecr
 moto does not run Lambda layers, so the local stack serves the same HTTP contract on loopback,
 reading from moto, and points the handlers at it: the code path that a deployed function takes
 (wanflow.secretsext) is the one the local stack and the tests run.
+
+As on Lambda, the extension reads a secret with the credentials of the function that asks: the
+token it sends is its role's session token, whose session this serves the read with, so moto's
+IAM refuses a secret the function's role may not read. (A fixed `session_token` with the client
+given is accepted too, for an extension serving callers that are no deployed function.)
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qs, urlsplit
+
+import boto3
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -39,6 +46,8 @@ class SecretsExtension:
         self.session_token = session_token or f"local-session-{secrets.token_hex(16)}"
         self.requests = 0
         self._server: ThreadingHTTPServer | None = None
+        self._sessions: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     @property
     def port(self) -> int:
@@ -79,7 +88,8 @@ class SecretsExtension:
 
     def answer(self, path: str, token: str | None) -> tuple[int, dict[str, Any]]:
         """The status and JSON body the extension gives for one request."""
-        if token != self.session_token:
+        client = self._client_for(token)
+        if client is None:
             return 401, {"message": f"missing or wrong {TOKEN_HEADER} header"}
         url = urlsplit(path)
         if url.path != "/secretsmanager/get":
@@ -94,14 +104,53 @@ class SecretsExtension:
         if "versionStage" in query:
             arguments["VersionStage"] = query["versionStage"]
         try:
-            value = self.client.get_secret_value(**arguments)
-        except self.client.exceptions.ResourceNotFoundException as exc:
+            value = client.get_secret_value(**arguments)
+        except client.exceptions.ResourceNotFoundException as exc:
             return 400, {"message": str(exc)}
+        except client.exceptions.ClientError as exc:  # AccessDenied: the role may not read it
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 400)
+            return status, {"message": str(exc)}
         return 200, {
             name: (item.isoformat() if isinstance(item, datetime) else item)
             for name, item in value.items()
             if name != "ResponseMetadata"
         }
+
+    def _client_for(self, token: str | None) -> Any:
+        """The Secrets Manager client to answer a caller with: the given one for the fixed
+        token, else one signing with the moto STS session whose token it is (None: no such
+        session)."""
+        if token is None:
+            return None
+        if token == self.session_token:
+            return self.client
+        with self._lock:
+            if token in self._sessions:
+                return self._sessions[token]
+        from moto.sts.models import sts_backends
+
+        role = next(
+            (
+                assumed
+                for accounts in list(sts_backends.values())
+                for backend in list(accounts.values())
+                for assumed in list(backend.assumed_roles)
+                if assumed.session_token == token
+            ),
+            None,
+        )
+        if role is None:
+            return None
+        client = boto3.client(
+            "secretsmanager",
+            endpoint_url=self.client.meta.endpoint_url,
+            region_name=self.client.meta.region_name,
+            aws_access_key_id=role.access_key_id,
+            aws_secret_access_key=role.secret_access_key,
+            aws_session_token=role.session_token,
+        )
+        with self._lock:
+            return self._sessions.setdefault(token, client)
 
     def stop(self) -> None:
         """Stop listening."""

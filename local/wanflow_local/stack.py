@@ -177,7 +177,12 @@ def local_stack(
         cleanup.callback(runtime.reset)
         # Secrets reach the handlers as on Lambda with the extension layer: over its HTTP API.
         extension = cleanup.enter_context(SecretsExtension(aws.client("secretsmanager")))
-        _set_environ(cleanup, extension.environ())
+        # What Lambda's sandbox gives each function besides its own variables: the extension's
+        # port (each function sends its own session token to it).
+        sandbox = {
+            "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(extension.port),
+            **({"WANFLOW_LOCAL_HTTP_CALLBACKS": "1"} if sim is not None else {}),
+        }
         stack = deploy(
             aws,
             TEMPLATE,
@@ -188,6 +193,7 @@ def local_stack(
                 "SecretsExtensionLayerArn": LOCAL_SECRETS_EXTENSION,
                 **({} if submit_settle_s is None else {"SubmitSettleSeconds": submit_settle_s}),
             },
+            environment=sandbox,
         )
         cleanup.callback(stack.close)
         aws.client("secretsmanager").put_secret_value(
