@@ -134,6 +134,7 @@ def _patches() -> dict[str, tuple[Any, str, Any]]:
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
 
     return {
         "invoke": (LambdaSimpleBackend, "invoke", _invoke),
@@ -143,6 +144,11 @@ def _patches() -> dict[str, tuple[Any, str, Any]]:
             StepFunctionsParserBackend,
             "start_execution",
             _start_execution,
+        ),
+        "start_execution_input": (
+            StepFunctionResponse,
+            "start_execution",
+            _start_execution_input,
         ),
         "backend_for_host": (
             DomainDispatcherApplication,
@@ -253,6 +259,22 @@ def _start_execution(backend: Any, *args: Any, **kwargs: Any) -> Any:
     """
     with _start_execution_lock:
         return _originals["start_execution"](backend, *args, **kwargs)
+
+
+def _start_execution_input(response: Any) -> Any:
+    """StepFunctionResponse.start_execution, refusing an input over 256 KB as AWS does.
+
+    A gap in moto (5.2): it checks each state's input and output against Step Functions' 256 KB
+    (`States.DataLimitExceeded`) but starts an execution of any input, which then fails in its
+    first state; AWS refuses the StartExecution call (a ValidationException, the input's length
+    constraint in the API reference), so the caller learns it and no execution exists.
+    """
+    from moto.stepfunctions.exceptions import ValidationException
+
+    refusal = limits.sfn_input_refusal(str(response._get_param("input", if_none="{}")))
+    if refusal is not None:
+        raise ValidationException(refusal)
+    return _originals["start_execution_input"](response)
 
 
 def _backend_for_host(dispatcher: Any, host: str | None) -> Any:

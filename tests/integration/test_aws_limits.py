@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from wanflow_local import limits
-from wanflow_local.aws import LocalAws
+from wanflow_local.aws import LocalAws, wait_for_execution
 from wanflow_local.deploy import Stack, deploy
 
 HARNESS = Path(__file__).resolve().parent / "fixtures" / "harness"
@@ -148,3 +149,89 @@ def test_a_response_over_6_mb_fails_the_invocation_on_every_path(
     assert error["errorType"] == "Function.ResponseSizeTooLarge"
     assert "exceeded maximum allowed payload size (6291556 bytes)" in error["errorMessage"]
     assert len(payload) < 1000
+
+
+# --- Step Functions: 256 KB state payload ----------------------------------------------------
+
+
+def test_start_execution_over_256_kb_is_refused(stack: Stack, aws: LocalAws) -> None:
+    sfn = aws.client("stepfunctions")
+    arn = stack.ref("StorageStateMachine")
+    name = f"big-{uuid.uuid4().hex[:12]}"
+    over = json.dumps({"pad": "x" * limits.SFN_PAYLOAD_MAX_BYTES})
+    # WHEN an execution is started with an input over 256 KB
+    with pytest.raises(ClientError) as refused:
+        sfn.start_execution(stateMachineArn=arn, name=name, input=over)
+    # THEN the call is refused, as AWS does, and no execution exists
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "262144" in refused.value.response["Error"]["Message"]
+    listed = sfn.list_executions(stateMachineArn=arn)["executions"]
+    assert name not in {execution["name"] for execution in listed}
+
+
+def test_a_task_result_over_256_kb_fails_the_execution(
+    stack: Stack, aws: LocalAws, handler_of: Callable[[str, Callable[..., Any]], str]
+) -> None:
+    # GIVEN the Store task's function answers 300 KB (moto 5.2.5 enforces this one itself)
+    handler_of("StorageFunction", lambda event, context: {"pad": "x" * 300 * 1024})
+    sfn = aws.client("stepfunctions")
+    # WHEN the state machine runs
+    started = sfn.start_execution(
+        stateMachineArn=stack.ref("StorageStateMachine"),
+        name=f"result-{uuid.uuid4().hex[:12]}",
+        input="{}",
+    )
+    description = wait_for_execution(sfn, started["executionArn"], timeout=20)
+    # THEN the execution fails with States.DataLimitExceeded
+    assert description["status"] == "FAILED", description
+    assert description.get("error") == "States.DataLimitExceeded", description
+
+
+# --- SQS: message size, delay, visibility (moto 5.2.5 enforces each) -------------------------
+
+
+def test_sqs_refuses_a_message_over_1_mib(stack: Stack, aws: LocalAws) -> None:
+    sqs, queue = aws.client("sqs"), stack.ref("WorkQueue")
+    fits = "x" * limits.SQS_MESSAGE_MAX_BYTES
+    sqs.send_message(QueueUrl=queue, MessageBody=fits)
+    with pytest.raises(ClientError) as refused:
+        sqs.send_message(QueueUrl=queue, MessageBody=fits + "x")
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+    # a batch counts its messages together
+    half = "x" * (limits.SQS_MESSAGE_MAX_BYTES // 2 + 1)
+    with pytest.raises(ClientError) as batch:
+        sqs.send_message_batch(
+            QueueUrl=queue,
+            Entries=[{"Id": "a", "MessageBody": half}, {"Id": "b", "MessageBody": half}],
+        )
+    assert batch.value.response["Error"]["Code"] == "AWS.SimpleQueueService.BatchRequestTooLong"
+    sqs.purge_queue(QueueUrl=queue)
+
+
+def test_sqs_refuses_a_delay_over_900_s_and_a_visibility_over_12_h(
+    stack: Stack, aws: LocalAws
+) -> None:
+    sqs, queue = aws.client("sqs"), stack.ref("DeadLetterQueue")
+    with pytest.raises(ClientError) as refused:
+        sqs.send_message(QueueUrl=queue, MessageBody="{}", DelaySeconds=901)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+    # in a batch, the entry fails and the others are sent
+    sent = sqs.send_message_batch(
+        QueueUrl=queue,
+        Entries=[
+            {"Id": "late", "MessageBody": "{}", "DelaySeconds": 901},
+            {"Id": "now", "MessageBody": "{}", "DelaySeconds": 0},
+        ],
+    )
+    assert [entry["Id"] for entry in sent["Failed"]] == ["late"]
+    assert [entry["Id"] for entry in sent["Successful"]] == ["now"]
+    # a received message's visibility cannot go past 12 hours
+    (message,) = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
+    with pytest.raises(ClientError) as too_long:
+        sqs.change_message_visibility(
+            QueueUrl=queue,
+            ReceiptHandle=message["ReceiptHandle"],
+            VisibilityTimeout=limits.SQS_VISIBILITY_MAX_S + 1,
+        )
+    assert too_long.value.response["Error"]["Code"] == "InvalidParameterValue"
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
