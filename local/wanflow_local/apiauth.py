@@ -15,7 +15,8 @@ authorizer (SAM writes `NONE`) is open. What API Gateway does, done here:
 - an Allow: `requestContext.authorizer` = the context (values as strings) + principalId.
 
 The adapter's other answers of API Gateway's own (an unknown route or stage:
-MISSING_AUTHENTICATION_TOKEN; a function that failed: 502) are rendered from the same
+MISSING_AUTHENTICATION_TOKEN; a function that failed: 502; no answer in time:
+INTEGRATION_TIMEOUT; a body too large: REQUEST_TOO_LARGE) are rendered from the same
 `GatewayResponses`: a type the template does not set falls back on its DEFAULT_4XX or
 DEFAULT_5XX, then on API Gateway's built-in answer, as on AWS.
 
@@ -50,6 +51,10 @@ _DEFAULT_RESPONSES: Final = {
     # No type of its own (a function that raised, or answered no proxy result: 502); the
     # DEFAULT_5XX template applies to it.
     "DEFAULT_5XX": (502, '{"message": "Internal server error"}'),
+    # No answer from the integration within its timeout (29 s at most for a REST API).
+    "INTEGRATION_TIMEOUT": (504, '{"message": "Endpoint request timed out"}'),
+    # A body over 10 MB, or an event over Lambda's 6 MB synchronous request.
+    "REQUEST_TOO_LARGE": (413, '{"message": "Request Too Large"}'),
 }
 _DEFAULT_TTL: Final = 300.0
 

@@ -32,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from wanflow_local import limits
 from wanflow_local.apiauth import Answer, ApiAuth, Authorization, api_auth
 from wanflow_local.aws import LocalAws
 from wanflow_local.deploy import Stack
@@ -70,6 +71,10 @@ def routes_of(stack: Stack) -> list[Route]:
 
 class ApiGateway:
     """Serves a stack's API on 127.0.0.1 (port 0 picks a free one)."""
+
+    integration_timeout_s: float = limits.API_INTEGRATION_TIMEOUT_S
+    """Seconds API Gateway waits for the function before its own 504 (INTEGRATION_TIMEOUT);
+    tests shorten it on an instance, the function's own Timeout staying longer."""
 
     def __init__(self, stack: Stack, aws: LocalAws, *, port: int = 0, stage: str = "prod") -> None:
         self.routes = routes_of(stack)
@@ -142,6 +147,9 @@ class ApiGateway:
         for route in self.routes:
             match = route.pattern.match(path)
             if match and route.method == method:
+                if len(body) > limits.API_PAYLOAD_MAX_BYTES:
+                    # Refused on arrival, before the authorizer or the function runs.
+                    return self._gateway_response(route, "REQUEST_TOO_LARGE")
                 event = self._event(
                     route,
                     path=path,
@@ -263,7 +271,19 @@ class ApiGateway:
         return auth.response(kind, _MESSAGES[kind], str(uuid.uuid4()))
 
     def _invoke(self, route: Route, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-        payload, failed = self._run(route.function_name, event)
+        # Lambda refuses a synchronous event over 6 MB; API Gateway then answers 413 itself.
+        if limits.lambda_request_refusal(len(json.dumps(event).encode())) is not None:
+            return self._gateway_response(route, "REQUEST_TOO_LARGE")
+        # The client gets API Gateway's 504 at its timeout; the function runs on regardless.
+        ran = limits.call_with_deadline(
+            lambda: self._run(route.function_name, event),
+            self.integration_timeout_s,
+            name=f"apigw-{route.function_name}",
+        )
+        if isinstance(ran, limits.Late):
+            logger.error("integration timed out", extra={"route": route.path})
+            return self._gateway_response(route, "INTEGRATION_TIMEOUT")
+        payload, failed = ran
         if failed or not isinstance(payload, dict):
             logger.error("function failed", extra={"route": route.path, "payload": payload})
             return self._gateway_response(route, "DEFAULT_5XX")
@@ -284,6 +304,8 @@ _MESSAGES = {
     "API_CONFIGURATION_ERROR": "Internal server error",
     "AUTHORIZER_CONFIGURATION_ERROR": "Internal server error",
     "DEFAULT_5XX": "Internal server error",
+    "INTEGRATION_TIMEOUT": "Endpoint request timed out",
+    "REQUEST_TOO_LARGE": "Request Too Large",
 }
 
 

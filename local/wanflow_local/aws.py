@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Self, overload
 import boto3
 from botocore.config import Config
 
-from wanflow_local import iam
+from wanflow_local import iam, limits
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -150,6 +150,11 @@ def _patches() -> dict[str, tuple[Any, str, Any]]:
             StepFunctionsParserBackend,
             "start_execution",
             _start_execution,
+        ),
+        "start_execution_input": (
+            StepFunctionResponse,
+            "start_execution",
+            _start_execution_input,
         ),
         "backend_for_host": (
             DomainDispatcherApplication,
@@ -346,6 +351,22 @@ def _start_execution(backend: Any, *args: Any, **kwargs: Any) -> Any:
         return _originals["start_execution"](backend, *args, **kwargs)
 
 
+def _start_execution_input(response: Any) -> Any:
+    """StepFunctionResponse.start_execution, refusing an input over 256 KB as AWS does.
+
+    A gap in moto (5.2): it checks each state's input and output against Step Functions' 256 KB
+    (`States.DataLimitExceeded`) but starts an execution of any input, which then fails in its
+    first state; AWS refuses the StartExecution call (a ValidationException, the input's length
+    constraint in the API reference), so the caller learns it and no execution exists.
+    """
+    from moto.stepfunctions.exceptions import ValidationException
+
+    refusal = limits.sfn_input_refusal(str(response._get_param("input", if_none="{}")))
+    if refusal is not None:
+        raise ValidationException(refusal)
+    return _originals["start_execution_input"](response)
+
+
 def _backend_for_host(dispatcher: Any, host: str | None) -> Any:
     """DomainDispatcherApplication.get_backend_for_host, remembered per host.
 
@@ -481,10 +502,12 @@ def _invoke(  # noqa: PLR0917 -- moto calls it positionally with this exact sign
         echo: Callable[..., str | bytes | None] = _originals["invoke"]
         return echo(backend, function_name, qualifier, body, headers, response_headers)
 
-    event = _parse_event(body)
     # moto's own callers (SQS event source mappings) pass a plain dict; werkzeug's headers are
     # case-insensitive, a dict is not.
     invocation_type = _header(headers, "X-Amz-Invocation-Type") or "RequestResponse"
+    if invocation_type == "RequestResponse":
+        _check_request_size(body)
+    event = _parse_event(body)
     if invocation_type == "DryRun":
         return b""
     if invocation_type == "Event":
@@ -502,6 +525,18 @@ def _invoke(  # noqa: PLR0917 -- moto calls it positionally with this exact sign
         response_headers["x-amz-function-error"] = "Unhandled"
     response_headers["Content-Length"] = str(len(payload))
     return payload
+
+
+def _check_request_size(body: Any) -> None:
+    """Refuse a synchronous payload over Lambda's 6 MB as Lambda does (HTTP 413)."""
+    from moto.awslambda.exceptions import LambdaClientError
+
+    size = len(body.encode() if isinstance(body, str) else body or b"")
+    refusal = limits.lambda_request_refusal(size)
+    if refusal is not None:
+        error = LambdaClientError("RequestEntityTooLargeException", refusal)
+        error.code = 413
+        raise error
 
 
 def _parse_event(body: Any) -> Any:
@@ -533,6 +568,11 @@ def run_handler(handler: Handler, event: Any, function: Any) -> tuple[bytes, boo
 
     `function` describes the Lambda function: `function_name`, `version`, `function_arn`,
     `memory_size`, `timeout` (moto's function object has them).
+
+    As on Lambda, the caller gets `Sandbox.Timedout` at the function's Timeout, not when the
+    handler ends, and a response over 6 MB fails the invocation (`limits`). The handler runs on
+    a thread of its own for that; one past its Timeout runs on to its end in the background, its
+    result dropped, but its side effects still happen (Lambda would freeze or kill it).
     """
     request_id = str(uuid.uuid4())
     timeout_s = float(function.timeout or 3)
@@ -547,28 +587,50 @@ def run_handler(handler: Handler, event: Any, function: Any) -> tuple[bytes, boo
         log_stream_name=f"local/[{function.version}]{request_id}",
         deadline=started + timeout_s,
     )
+
+    def late() -> None:
+        logger.info(
+            "lambda handler ended after its timeout, result dropped function=%s seconds=%.2f",
+            function.function_name,
+            time.monotonic() - started,
+        )
+
+    outcome = limits.call_with_deadline(
+        lambda: _call(handler, event, context),
+        context.deadline - time.monotonic(),
+        name=f"lambda-{function.function_name}",
+        on_late=late,
+    )
+    if isinstance(outcome, limits.Late):
+        message = f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
+        return _error_payload("Sandbox.Timedout", message, request_id, None), True
+    result, error = outcome
+    if error is not None:
+        return _error_payload(type(error).__name__, str(error), request_id, error), True
     try:
-        result = handler(event, context)
+        payload = json.dumps(result).encode()
+    except (TypeError, ValueError) as marshal_error:
+        message = f"Unable to marshal response: {marshal_error}"
+        return _error_payload("Runtime.MarshalError", message, request_id, None), True
+    too_large = limits.lambda_response_refusal(len(payload))
+    if too_large is not None:
+        return _error_payload("Function.ResponseSizeTooLarge", too_large, request_id, None), True
+    return payload, False
+
+
+def _call(handler: Handler, event: Any, context: LambdaContext) -> tuple[Any, Exception | None]:
+    """The handler's result, or the exception it raised (its traceback starts in this frame)."""
+    try:
+        return handler(event, context), None
     except Exception as error:
         # INFO, not ERROR: Retry/Catch tests raise on purpose; the traceback helps when not.
         logger.info(
             "lambda handler raised function=%s error=%s",
-            function.function_name,
+            context.function_name,
             type(error).__name__,
             exc_info=True,
         )
-        return _error_payload(type(error).__name__, str(error), request_id, error), True
-    elapsed = time.monotonic() - started
-    if elapsed > timeout_s:
-        # A thread cannot be stopped, so the handler ran to the end; still report what real
-        # Lambda would have reported, so a too-slow handler fails here as it would on AWS.
-        message = f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
-        return _error_payload("Sandbox.Timedout", message, request_id, None), True
-    try:
-        return json.dumps(result).encode(), False
-    except (TypeError, ValueError) as error:
-        message = f"Unable to marshal response: {error}"
-        return _error_payload("Runtime.MarshalError", message, request_id, None), True
+        return None, error
 
 
 def _error_payload(
