@@ -87,23 +87,31 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-# --- The Lambda hook -------------------------------------------------------------------------
+# --- The patches ----------------------------------------------------------------------------
 #
-# Without Docker, moto uses `LambdaSimpleBackend`, whose `invoke` only echoes the payload. Every
-# synchronous path goes through that one method: the Lambda API (`lambda.invoke`), the state
-# machine executor (which calls the Lambda API of this same server over HTTP, from its worker
-# thread) and moto's SQS event source mappings. So the whole patch is: replace that method with
-# `_invoke`, which runs the registered handler and falls back to moto's echo for any other
-# function. It runs in a werkzeug request thread, so a handler may itself call this moto over
-# HTTP (the server is threaded) without deadlocking. Four more patches close gaps where moto
-# is less faithful than AWS: StopExecution and a task-token wait (`_set_stop`), concurrent
-# writes of one DynamoDB item (`_dynamodb_call`), concurrent StartExecution calls of one name
-# (`_start_execution`), and presigned S3 URLs (`_s3_key_response`).
-# The others change no behaviour, they only take work off the one process that plays all of
-# AWS here, which the benches' hundred tasks in flight saturated: moto's request dispatch
-# (`_backend_for_host`), the parse of the state machine's definition at every execution start
-# (`_evaluation_entrypoint`), a new boto3 client at every Lambda task (`_lambda_client_for`)
-# and the clock readings of SQS's receive (`_message_visible`, `_message_delayed`).
+# Every change this project makes to moto's internals is one entry of `_patches()`, installed by
+# `start()` and removed by `stop()`, on a moto release listed in MOTO_VERSIONS only; each
+# replacement's docstring says why. They are of four kinds:
+#
+# - Lambda: without Docker, moto's `LambdaSimpleBackend.invoke` only echoes the payload. Every
+#   synchronous path goes through that one method: the Lambda API (`lambda.invoke`), the state
+#   machine executor (which calls the Lambda API of this same server over HTTP, from its worker
+#   thread) and moto's SQS event source mappings. `_invoke` runs the registered handler instead
+#   (moto's echo for any other function), in a werkzeug request thread, so a handler may itself
+#   call this moto over HTTP (the server is threaded) without deadlocking.
+# - Fidelity, where moto is less faithful than AWS: StopExecution and a task-token wait
+#   (`_set_stop`), concurrent writes of one DynamoDB item (`_dynamodb_call`), concurrent
+#   StartExecution calls of one name (`_start_execution`), presigned S3 URLs
+#   (`_s3_key_response`), AWS's limits (`limits`), and IAM (`wanflow_local.iam`: the resource
+#   of each request, action names, account principals, presigned requests, the state machine's
+#   role in `_lambda_client_for`). Powertools' router state is kept per thread
+#   (`_router_resolve`), as each Lambda process has its own.
+# - Speed: the others change no behaviour, they only take work off the one process that plays
+#   all of AWS here, which the benches' hundred tasks in flight saturated: moto's request
+#   dispatch (`_backend_for_host`), the parse of the state machine's definition at every
+#   execution start (`_evaluation_entrypoint`), a new boto3 client at every Lambda task
+#   (`_lambda_client_for`) and the clock readings of SQS's receive (`_message_visible`,
+#   `_message_delayed`).
 
 _handlers: dict[str, Handler] = {}
 #: What `_originals` holds for a patched attribute its owner did not define itself.
@@ -131,7 +139,7 @@ def _patches() -> dict[str, tuple[Any, str, Any]]:
     from moto.awslambda.responses import LambdaResponse
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.dynamodb.responses import DynamoHandler
-    from moto.iam.access_control import IAMPolicyStatement, IAMRequestBase
+    from moto.iam.access_control import IAMPolicyStatement, IAMRequest, IAMRequestBase
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.s3.responses import S3Response
     from moto.secretsmanager.responses import SecretsManagerResponse
@@ -191,6 +199,8 @@ def _patches() -> dict[str, tuple[Any, str, Any]]:
         "iam_any_resource": (IAMPolicyStatement, "_check_element_matches", _element_matches),
         "iam_principal": (IAMPolicyStatement, "_check_principal", _principal_matches),
         "iam_action": (IAMRequestBase, "check_action_permitted", _check_action_permitted),
+        "iam_access_denied": (IAMRequest, "_raise_access_denied", _raise_access_denied),
+        "iam_invalid_key": (IAMRequest, "_raise_invalid_access_key", _raise_invalid_access_key),
         "iam_presigned_s3": (
             S3Response,
             "_authenticate_and_authorize_s3_action",
@@ -199,18 +209,23 @@ def _patches() -> dict[str, tuple[Any, str, Any]]:
     }
 
 
+def check_moto_version(version: str) -> None:
+    """Refuse a moto release the patches were not made for, saying what to do."""
+    if not version.startswith(MOTO_VERSIONS):
+        raise RuntimeError(
+            f"moto {version} is installed; wanflow_local.aws patches moto's internals "
+            f"as of moto {' or '.join(v + 'x' for v in MOTO_VERSIONS)} (see _patches): check "
+            "each patch against the new release, then add it to MOTO_VERSIONS"
+        )
+
+
 def _install_hook() -> None:
     """Install every patch (idempotent), on a moto release they were made for."""
     import moto
 
     if _originals:
         return
-    if not str(moto.__version__).startswith(MOTO_VERSIONS):
-        raise RuntimeError(
-            f"moto {moto.__version__} is installed; wanflow_local.aws patches moto's internals "
-            f"as of moto {' or '.join(v + 'x' for v in MOTO_VERSIONS)} (see _patches): check "
-            "each patch against the new release, then add it to MOTO_VERSIONS"
-        )
+    check_moto_version(str(moto.__version__))
     for name, (owner, attribute, replacement) in _patches().items():
         # The owner's own attribute (an inherited one is restored by deleting the patch).
         _originals[name] = vars(owner).get(attribute, _ABSENT)
@@ -280,6 +295,38 @@ def _check_action_permitted(request: Any, resource: str) -> None:
     """IAMRequestBase.check_action_permitted with the action named as IAM names it."""
     request._action = iam.iam_action(request._action)
     _originals["iam_action"](request, resource)
+
+
+def _json_protocol(request: Any) -> bool:
+    """Whether the refused request speaks a JSON protocol (DynamoDB, Step Functions, Secrets
+    Manager, SQS: `X-Amz-Target`; Lambda: REST-JSON), whose clients read an error's code from
+    a JSON body, not from the XML moto answers every refusal with."""
+    return "X-Amz-Target" in request._headers or request._service == "lambda"
+
+
+def _raise_access_denied(request: Any) -> None:
+    """IAMRequest._raise_access_denied, in the request's protocol: a DynamoDB client refused
+    here then sees `AccessDeniedException`, as on AWS, and not a bare 403."""
+    from moto.core.exceptions import JsonRESTError
+
+    if not _json_protocol(request):
+        _originals["iam_access_denied"](request)
+    arn = request._access_key.arn
+    message = f"User: {arn} is not authorized to perform: {request._action}"
+    denied = JsonRESTError("AccessDeniedException", message)
+    denied.code = 403
+    raise denied
+
+
+def _raise_invalid_access_key(request: Any, reason: str) -> None:
+    """IAMRequest._raise_invalid_access_key, in the request's protocol (JSON services answer
+    `UnrecognizedClientException`)."""
+    from moto.core.exceptions import JsonRESTError
+
+    if not _json_protocol(request):
+        _originals["iam_invalid_key"](request, reason)
+    message = "The security token included in the request is invalid."
+    raise JsonRESTError("UnrecognizedClientException", message)  # HTTP 400, as on AWS
 
 
 def _authorize_s3_action(

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +123,24 @@ class LocalStack:
         return {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listed}
 
 
+def scratch_template(folder: Path, edit: Callable[[str], str]) -> Path:
+    """A copy of template.yaml in `folder`, its text changed by `edit` (which must change
+    it), its local artifact paths made absolute so it deploys from there."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    edited = edit(text)
+    if edited == text:
+        raise ValueError("the edit left template.yaml as it was")
+    edited = re.sub(
+        r"^(\s+(?:CodeUri|ContentUri|DefinitionUri): )(?!s3://)(\S+)$",
+        lambda match: f"{match.group(1)}{ROOT / match.group(2)}",
+        edited,
+        flags=re.MULTILINE,
+    )
+    path = folder / "template.yaml"
+    path.write_text(edited, encoding="utf-8")
+    return path
+
+
 def _set_environ(cleanup: ExitStack, values: dict[str, str]) -> None:
     """Set variables into os.environ (the in-process handlers' environment) until cleanup."""
     for name, value in values.items():
@@ -146,11 +165,13 @@ def local_stack(
     sim_seed: int = 0,
     log_level: str = "INFO",
     submit_settle_s: int | None = None,
+    template: Path = TEMPLATE,
 ) -> Iterator[LocalStack]:
     """Start everything; stop everything on exit.
 
     `submit_settle_s` overrides the template's SubmitSettleSeconds (how long after a task's
-    creation a look may conclude that its submit stopped half-way).
+    creation a look may conclude that its submit stopped half-way). `template` deploys another
+    template than template.yaml (a scratch copy: `scratch_template`).
 
     Without `upstream_url` the simulator plays the upstream and its callbacks come back over
     plain HTTP to the local API. With it, there is no public URL for callbacks: every model is
@@ -185,7 +206,7 @@ def local_stack(
         }
         stack = deploy(
             aws,
-            TEMPLATE,
+            template,
             parameters={
                 "UpstreamBaseUrl": upstream_url,
                 "TimeScale": str(time_scale),
