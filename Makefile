@@ -39,7 +39,8 @@ $(STAMP): requirements/dev.lock pyproject.toml | $(UV)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --editable .
 	touch $@
 
-setup: $(STAMP)
+# The local stack deploys the template after the SAM transform, which runs in the SAM venv.
+setup: $(STAMP) $(SAM_STAMP)
 
 $(FUZZ_STAMP): requirements/fuzz.lock | $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(FUZZ_VENV)
