@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wanflow import runtime
+from wanflow.runtime import Runtime
 from wanflow.store import TaskRecord, TaskStore
 from wanflow.task import TERMINAL
 from wanflow.tenants import Tenants
@@ -55,6 +55,22 @@ class LocalStack:
     def tenants(self) -> Tenants:
         """Tenants and API keys on the stack's table."""
         return Tenants(self.stack.ref("TasksTable"), self.aws.client("dynamodb"))
+
+    def function_runtime(self, logical_id: str) -> Runtime:
+        """The Runtime a function's handler runs with (its module's `runtime`): to watch or
+        bend the very clients that function uses."""
+        function = self.stack.functions[logical_id]
+        handler = LocalAws.handler(function.name)
+        module = sys.modules.get(getattr(handler, "__module__", ""))
+        built = getattr(module, "runtime", None)
+        if not isinstance(built, Runtime):
+            raise LookupError(f"{logical_id} has no wanflow Runtime running in this process")
+        return built
+
+    def runtime(self, logical_id: str) -> Runtime:
+        """A new Runtime from the environment a function was initialised with: its settings
+        and clients as that function has them, none of them shared with it."""
+        return Runtime.from_environ(self.function_runtime(logical_id).environ)
 
     def execution_arn(self, task_id: str) -> str:
         """The ARN of a task's execution (it is named by the task id)."""
@@ -172,9 +188,6 @@ def local_stack(
             cleanup.callback(os.environ.pop, "WANFLOW_LOCAL_HTTP_CALLBACKS", None)
         aws = cleanup.enter_context(LocalAws())
         aws.reset()  # moto's state is per process: start from nothing, as a new account
-        # The handlers' clients are built once per process; this moto is a new endpoint.
-        runtime.reset()
-        cleanup.callback(runtime.reset)
         # Secrets reach the handlers as on Lambda with the extension layer: over its HTTP API.
         extension = cleanup.enter_context(SecretsExtension(aws.client("secretsmanager")))
         _set_environ(cleanup, extension.environ())
