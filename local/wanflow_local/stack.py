@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,16 @@ class LocalStack:
     stack: Stack
     api: ApiGateway
     sim: Simulator | None
+    _runtimes: dict[str, Runtime] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Each function's module holds its `runtime`. Found now, while the handlers registered
+        # are still the ones the modules define (a bench may wrap them later).
+        for logical_id, function in self.stack.functions.items():
+            module = sys.modules.get(getattr(LocalAws.handler(function.name), "__module__", ""))
+            built = getattr(module, "runtime", None)
+            if isinstance(built, Runtime):
+                self._runtimes[logical_id] = built
 
     @property
     def store(self) -> TaskStore:
@@ -59,13 +69,10 @@ class LocalStack:
     def function_runtime(self, logical_id: str) -> Runtime:
         """The Runtime a function's handler runs with (its module's `runtime`): to watch or
         bend the very clients that function uses."""
-        function = self.stack.functions[logical_id]
-        handler = LocalAws.handler(function.name)
-        module = sys.modules.get(getattr(handler, "__module__", ""))
-        built = getattr(module, "runtime", None)
-        if not isinstance(built, Runtime):
-            raise LookupError(f"{logical_id} has no wanflow Runtime running in this process")
-        return built
+        try:
+            return self._runtimes[logical_id]
+        except KeyError:
+            raise LookupError(f"{logical_id} has no wanflow Runtime in this process") from None
 
     def runtime(self, logical_id: str) -> Runtime:
         """A new Runtime from the environment a function was initialised with: its settings
