@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 
-from wanflow import runtime
 from wanflow.signing import sign
 from wanflow_local.commands import DEV_API_KEY
 from wanflow_local.stack import local_stack
@@ -75,7 +74,8 @@ def main() -> int:
             assert answer.status_code == 202, answer.text
             tasks.append(answer.json())
             time.sleep(args.gap_ms / 1000)
-        secret = runtime.secret(runtime.config().callback_secret_arn)
+        webhook = stack.runtime("WebhookFunction")
+        secret = webhook.secret(webhook.config.callback_secret_arn)
         for task in tasks:
             # What the upstream sends when a task ends; finalize then re-reads the upstream,
             # finds it still running (it is), and the execution goes back to waiting.

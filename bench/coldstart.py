@@ -9,8 +9,8 @@ order), times fresh `python3.12` processes from start to exit:
   last being the floor every handler is compared with;
 - each handler's Init: `import app` (+ fetching `app.handler`), what Lambda's Init phase runs.
   Target: the median at most 1.5x the floor;
-- each handler's init + its first request's collaborators (the `wanflow.runtime` getters it
-  calls, secrets read through the local Parameters and Secrets extension): what a cold first
+- each handler's init + its first request's collaborators (what its `runtime` builds for it,
+  secrets read through the local Parameters and Secrets extension): what a cold first
   invocation adds, for information;
 - the webhook receiver rejecting a forged callback, cold: the reply must be 401 with no boto3
   imported (the target), nor any of botocore's machinery: only the bare `botocore` package, which
@@ -69,14 +69,13 @@ FLOOR_NAME = "+ one client (floor)"
 #: What each function's first request builds (by its directory under functions/), after Init.
 FIRST_REQUEST = {
     "authorizer": "m._dynamodb()",
-    "submit": "from wanflow import runtime\nruntime.submitter()",
-    "upload": "from wanflow import runtime\nruntime.uploads(); runtime.submitter()",
-    "tasks": "from wanflow import runtime\nruntime.store(); runtime.s3()",
+    "submit": "m.runtime.submitter",
+    "upload": "m.runtime.uploads; m.runtime.submitter",
+    "tasks": "m.runtime.store; m.runtime.s3",
     # A genuine callback: the receiver, then the store and Step Functions it asks for.
-    "webhook": "from wanflow import runtime\nruntime.callback_receiver(); runtime.store(); "
-    "runtime.sfn()",
-    "lifecycle": "from wanflow import runtime\nruntime.lifecycle()",
-    "notify": "from wanflow import runtime\nruntime.deliverer()",
+    "webhook": "m.runtime.callback_receiver; m.runtime.store; m.runtime.sfn",
+    "lifecycle": "m.runtime.lifecycle",
+    "notify": "m.runtime.deliverer",
 }
 #: The webhook's forged callback: answer, and which SDK modules the whole cold path loaded.
 BAD_SIGNATURE = """\

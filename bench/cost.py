@@ -67,7 +67,6 @@ from cost_meter import Meter, Usage
 from cost_naive import HEADER, NAIVE, POLL_S, DesignSwitch, deploy_naive
 from stats import mean, p50, p95
 
-from wanflow import runtime
 from wanflow.catalog import validate
 from wanflow.schedule import MIN_STEP_S, step_s
 from wanflow.store import TaskStore
@@ -507,9 +506,9 @@ def targets(outcomes: Sequence[Outcome], ours: float, theirs: float) -> list[str
     ]
 
 
-def wait_note(scale: float) -> list[str]:
+def wait_note(stack: LocalStack, scale: float) -> list[str]:
     """What whole-second Wait states do to both designs' waits at this time scale."""
-    config = runtime.config()
+    config = stack.runtime("LifecycleFunction").config
     shortest = config.scaled_wait(MIN_STEP_S) / scale
     naive = config.scaled_wait(POLL_S) / scale
     lines = [
@@ -627,7 +626,7 @@ def run_shard(
             webhooks=receiver.received,  # type: ignore[attr-defined]
             memory_gb={k: f.memory_size / 1024 for k, f in functions.items()},
             api_functions=sorted({e.target for e in stack.stack.event_sources if e.type == "Api"}),
-            notes=wait_note(scale),
+            notes=wait_note(stack, scale),
             ran_s=ran_s,
         )
 

@@ -6,8 +6,9 @@ steps, so the two designs differ only in how they follow a task. Its tasks go th
 API, authorizer and submit function as wanflow's; a request carrying the header
 `X-Bench-Design: naive` is submitted by a `Submitter` whose configuration starts the naive state
 machine and gives the upstream no callback URL. That is the one seam the bench bends in the
-product: it swaps `wanflow.runtime.submitter` for a getter that picks by a thread-local flag set
-around the submit handler (the handler runs on the thread that called it), and puts it back.
+product: it swaps the submit function's `runtime` for one whose `submitter` picks by a
+thread-local flag set around the submit handler (the handler runs on the thread that called it),
+and puts it back.
 Both machines look at the upstream with the lifecycle function's same `look` step: wanflow's
 after the schedule's waits, the naive one's after its fixed 10 s.
 """
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from wanflow import runtime
+from wanflow.runtime import Runtime
 from wanflow_local.aws import LocalAws
 from wanflow_local.stack import LocalStack
 
@@ -45,7 +47,8 @@ def deploy_naive(stack: LocalStack) -> str:
     run on the same clock.
     """
     definition = json.loads(DEFINITION.read_text(encoding="utf-8"))
-    definition["States"]["Poll"]["Seconds"] = runtime.config().scaled_wait(POLL_S)
+    config = stack.runtime("SubmitFunction").config
+    definition["States"]["Poll"]["Seconds"] = config.scaled_wait(POLL_S)
     lifecycle = stack.stack.functions["LifecycleFunction"].arn
     text = json.dumps(definition).replace("${LifecycleFunctionArn}", lifecycle)
     sfn = stack.aws.client("stepfunctions")
@@ -59,14 +62,30 @@ def deploy_naive(stack: LocalStack) -> str:
     return created["stateMachineArn"]
 
 
+class _Switched:
+    """The submit function's runtime, but for its `submitter`, which DesignSwitch picks."""
+
+    def __init__(self, real: Runtime, submitter: Callable[[], Submitter]) -> None:
+        self._real = real
+        self._submitter = submitter
+
+    @property
+    def submitter(self) -> Submitter:
+        return self._submitter()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
 class DesignSwitch:
     """Submits requests marked naive through a Submitter configured for the naive design."""
 
     def __init__(self, stack: LocalStack, naive_machine_arn: str) -> None:
         self._function = stack.stack.functions["SubmitFunction"].name
+        self._real = stack.function_runtime("SubmitFunction")
         self._machine = naive_machine_arn
         self._handler: Callable[[Any, Any], Any] | None = None
-        self._getter: Callable[[], Submitter] | None = None
+        self._module: Any = None
         self._naive: Submitter | None = None
         self._lock = threading.Lock()
 
@@ -76,9 +95,9 @@ class DesignSwitch:
             raise RuntimeError(f"{self._function} does not run in this process")
         self._handler = handler
         LocalAws.register_handler(self._function, self._submit)
-        self._getter = runtime.submitter
-        # runtime.reset() calls cache_clear() on it: __exit__ runs before the stack's reset.
-        setattr(runtime, "submitter", self._submitter)  # noqa: B010
+        # The handler reads its module's `runtime` on every request.
+        self._module = sys.modules[handler.__module__]
+        self._module.runtime = _Switched(self._real, self._submitter)
         return self
 
     def __exit__(
@@ -87,8 +106,8 @@ class DesignSwitch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._getter is not None:
-            setattr(runtime, "submitter", self._getter)  # noqa: B010
+        if self._module is not None:
+            self._module.runtime = self._real
         if self._handler is not None:
             LocalAws.register_handler(self._function, self._handler)
 
@@ -106,8 +125,7 @@ class DesignSwitch:
             _local.naive = False
 
     def _submitter(self) -> Submitter:
-        assert self._getter is not None
-        built = self._getter()
+        built = self._real.submitter
         if not getattr(_local, "naive", False):
             return built
         with self._lock:

@@ -8,8 +8,8 @@ upstream simulator, waits (bounded) for every execution to end, then prints per 
 - upstream polls per task: status requests the simulator recorded for the upstream task id,
   the finalize step's re-read included (mean, p95);
 - DynamoDB writes per task: Put/Update/Delete/BatchWrite/TransactWrite calls the handlers made
-  (a botocore hook on `wanflow.runtime.dynamodb()`, attributed by the `TASK#<id>` key; a failed
-  conditional write counts, as DynamoDB bills it);
+  (a botocore hook on each function's `Runtime.dynamodb`, attributed by the `TASK#<id>` key; a
+  failed conditional write counts, as DynamoDB bills it);
 - detection delay: our record's `completed_at` minus the upstream task's real end, as a share
   of its generation time (p50, p95), and in upstream seconds;
 - how each task completed (callback or poll: poll when a LookAtUpstream state ever looked
@@ -41,7 +41,6 @@ import httpx
 from clienthooks import hook_url, request_body, webhook_receiver
 from stats import mean, p50, p95
 
-from wanflow import runtime
 from wanflow.task import TaskStatus
 from wanflow_local.commands import DEV_API_KEY
 from wanflow_local.simulator import Simulator
@@ -105,12 +104,14 @@ def _task_ids(operation: str, params: dict[str, Any]) -> list[str]:
     return [pk.removeprefix("TASK#") for pk in pks if pk.startswith("TASK#")]
 
 
-def count_handler_writes() -> WriteCounter:
-    """Hook the handlers' cached DynamoDB client (they run in this process)."""
+def count_handler_writes(stack: LocalStack) -> WriteCounter:
+    """Hook every function's own DynamoDB client (the handlers run in this process)."""
     counter = WriteCounter()
     # before-parameter-build sees the keyword arguments (before-call only the serialised body);
     # it fires once per API call, botocore's retries excluded.
-    runtime.dynamodb().meta.events.register("before-parameter-build.dynamodb", counter)
+    for logical_id in stack.stack.functions:
+        dynamodb = stack.function_runtime(logical_id).dynamodb
+        dynamodb.meta.events.register("before-parameter-build.dynamodb", counter)
     return counter
 
 
@@ -393,7 +394,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> None:
     ):
         # The handlers' Powertools loggers (service "wanflow") log every invocation at INFO.
         logging.getLogger("wanflow").setLevel(logging.WARNING)
-        writes = count_handler_writes()
+        writes = count_handler_writes(stack)
         clocks = Clocks.sample()
         say(f"stack up in {time.monotonic() - started:.1f} s; submitting ...")
         subs = submit_all(stack, args.tasks, hook_url(receiver))

@@ -6,8 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from wanflow import runtime
 from wanflow.observability import correlate, log_metrics, logger, trace_handler
+from wanflow.runtime import Runtime, init_environ
+
+#: This function's collaborators, from its own environment: a setting missing from it fails
+#: the function's init, as on Lambda.
+runtime = Runtime.from_environ(init_environ())
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -20,11 +24,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     correlate(task_id)
     logger.thread_safe_append_keys(step=step)
     if step == "follow":
-        runtime.follower().follow(task_id, event["token"])
+        runtime.follower.follow(task_id, event["token"])
         return {}
     if step == "look":
-        return runtime.follower().look(task_id, event["started_at"])
-    steps = runtime.lifecycle()
+        return runtime.follower.look(task_id, event["started_at"])
+    steps = runtime.lifecycle
     if step == "finalize":
         return steps.finalize(task_id)
     if step == "time_out":

@@ -17,8 +17,12 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from wanflow import runtime
 from wanflow.observability import correlate, log_metrics, logger, trace_handler
+from wanflow.runtime import Runtime, init_environ
+
+#: This function's collaborators, from its own environment: a setting missing from it fails
+#: the function's init, as on Lambda.
+runtime = Runtime.from_environ(init_environ())
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -44,7 +48,7 @@ def deliver(record: SQSRecord, lambda_context: LambdaContext | None = None) -> s
     # Per record: a batch holds events of several tasks.
     correlate(message.get("task_id"))
     logger.thread_safe_append_keys(webhook_id=message.get("webhook_id"))
-    return runtime.deliverer().handle(message)
+    return runtime.deliverer.handle(message)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -8,10 +8,14 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from wanflow import runtime
 from wanflow.errors import WanflowError
 from wanflow.http import invocation_deadline, json_body, public_base_url, tenant_of, to_http
 from wanflow.observability import log_metrics, logger, trace_handler
+from wanflow.runtime import Runtime, init_environ
+
+#: This function's collaborators, from its own environment: a setting missing from it fails
+#: the function's init, as on Lambda.
+runtime = Runtime.from_environ(init_environ())
 
 app = APIGatewayRestResolver()
 
@@ -30,9 +34,9 @@ def submit() -> Response[str]:
         body = json_body(app.current_event.raw_event)
         tenant = tenant_of(app.current_event.raw_event.get("requestContext"))
         base_url = public_base_url(
-            app.current_event.raw_event, http=runtime.config().allow_http_callbacks
+            app.current_event.raw_event, http=runtime.config.allow_http_callbacks
         )
-        task, created = runtime.submitter().submit(
+        task, created = runtime.submitter.submit(
             tenant,
             body,
             idempotency_key=key,

@@ -11,7 +11,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from wanflow import runtime
 from wanflow.http import (
     RequestRefused,
     Unauthenticated,
@@ -28,8 +27,13 @@ from wanflow.http import (
 )
 from wanflow.observability import correlate, log_metrics, logger, trace_handler
 from wanflow.results import present
+from wanflow.runtime import Runtime, init_environ
 from wanflow.store import StoreUnavailable, TaskNotFound, TaskRecord
 from wanflow.task import TaskStatus
+
+#: This function's collaborators, from its own environment: a setting missing from it fails
+#: the function's init, as on Lambda.
+runtime = Runtime.from_environ(init_environ())
 
 app = APIGatewayRestResolver()
 MAX_LIMIT = 100
@@ -54,7 +58,7 @@ def _own_task(task_id: str) -> TaskRecord | None:
     if not plausible_id(task_id):
         return None
     try:
-        record = runtime.store().get(task_id)
+        record = runtime.store.get(task_id)
     except TaskNotFound:
         return None
     return record if record.tenant == tenant else None
@@ -66,7 +70,7 @@ def get_task(task_id: str) -> Response[str]:
     record = _own_task(task_id)
     if record is None:
         return _not_found(task_id)
-    task = present(record, runtime.s3(), runtime.config().bucket_name)
+    task = present(record, runtime.s3, runtime.config.bucket_name)
     return _json(200, task.model_dump(mode="json"))
 
 
@@ -89,10 +93,10 @@ def list_tasks() -> Response[str]:
         cursor = decode_cursor(params.get("cursor"), _tenant())
     except ValueError as exc:
         return _json(400, error_body("invalid_value", str(exc), "invalid_request_error", "cursor"))
-    records, last = runtime.store().list_for_tenant(
+    records, last = runtime.store.list_for_tenant(
         _tenant(), limit=limit, cursor=cursor, status=status, model=params.get("model")
     )
-    s3, bucket = runtime.s3(), runtime.config().bucket_name
+    s3, bucket = runtime.s3, runtime.config.bucket_name
     tasks = [present(r, s3, bucket).model_dump(mode="json") for r in records]
     return _json(200, {"tasks": tasks, "next_cursor": encode_cursor(last)})
 
@@ -113,9 +117,9 @@ def cancel_task(task_id: str) -> Response[str]:
     if not plausible_id(task_id):
         _tenant()  # no tenant is a 401 first, as for any task
         return _not_found(task_id)
-    s3, bucket = runtime.s3(), runtime.config().bucket_name
+    s3, bucket = runtime.s3, runtime.config.bucket_name
     try:
-        done = runtime.canceller().cancel(
+        done = runtime.canceller.cancel(
             _tenant(), task_id, deadline=invocation_deadline(getattr(app, "lambda_context", None))
         )
     except TaskNotFound:
@@ -153,7 +157,7 @@ def create_upload() -> Response[str]:
     tenant = _tenant()
     body = json_body(app.current_event.raw_event)
     try:
-        ticket = runtime.uploads().grant(tenant, body)
+        ticket = runtime.uploads.grant(tenant, body)
     except InvalidRequest as exc:
         return _json(*to_http(exc))
     logger.info("upload granted", upload_id=ticket.upload_id, task_id=ticket.task_id)
@@ -161,7 +165,7 @@ def create_upload() -> Response[str]:
 
 
 def _base_url() -> str | None:
-    return public_base_url(app.current_event.raw_event, http=runtime.config().allow_http_callbacks)
+    return public_base_url(app.current_event.raw_event, http=runtime.config.allow_http_callbacks)
 
 
 @app.get("/openapi.json")
@@ -197,7 +201,7 @@ def list_deliveries(task_id: str) -> Response[str]:
 
     if _own_task(task_id) is None:
         return _not_found(task_id)
-    listed = DeliveryList(deliveries=list_deliveries(runtime.store(), task_id))
+    listed = DeliveryList(deliveries=list_deliveries(runtime.store, task_id))
     return _json(200, listed.model_dump(mode="json"))
 
 
@@ -224,7 +228,7 @@ def redeliver(task_id: str) -> Response[str]:
     if event is not None and event not in WEBHOOK_EVENTS:
         return _bad_event(f"event must be one of {', '.join(WEBHOOK_EVENTS)}")
     try:
-        enqueued = runtime.notifications().redeliver(record, event)
+        enqueued = runtime.notifications.redeliver(record, event)
     except NoWebhook as exc:
         return _json(409, error_body(exc.code, exc.message, "conflict_error"))
     except EventNotAvailable as exc:
@@ -259,7 +263,7 @@ def _store_unavailable(exc: StoreUnavailable) -> Response[str]:
 @app.get("/v1/webhooks/secret")
 def webhook_secret() -> Response[str]:
     """The caller's `whsec_` secret, to verify the webhooks wanflow sends it."""
-    return _json(200, {"secret": runtime.tenants().webhook_secret(_tenant())})
+    return _json(200, {"secret": runtime.tenants.webhook_secret(_tenant())})
 
 
 @logger.inject_lambda_context(clear_state=True)

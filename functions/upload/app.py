@@ -11,8 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from wanflow import runtime
 from wanflow.observability import correlate, log_metrics, logger, trace_handler
+from wanflow.runtime import Runtime, init_environ
+
+#: This function's collaborators, from its own environment: a setting missing from it fails
+#: the function's init, as on Lambda.
+runtime = Runtime.from_environ(init_environ())
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -20,7 +24,7 @@ from wanflow.observability import correlate, log_metrics, logger, trace_handler
 @trace_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point: an S3 notification; returns the ids of the tasks it made."""
-    intake = runtime.uploads()
+    intake = runtime.uploads
     tasks = []
     for record in event["Records"]:
         s3 = record["s3"]

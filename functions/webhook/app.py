@@ -13,7 +13,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from wanflow import runtime
 from wanflow.http import (
     RequestRefused,
     error_body,
@@ -23,6 +22,11 @@ from wanflow.http import (
     to_http,
 )
 from wanflow.observability import correlate, log_metrics, logger
+from wanflow.runtime import Runtime, init_environ
+
+#: This function's collaborators, from its own environment: a setting missing from it fails
+#: the function's init, as on Lambda.
+runtime = Runtime.from_environ(init_environ())
 
 #: Largest callback read: the upstream posts its task object, a few KB. The body is kept in one
 #: DynamoDB item (400 KB), as JSON text in which a character may take up to 12 bytes escaped.
@@ -46,7 +50,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return _reply(404, error_body("task_not_found", "no such task", "not_found", "task_id"))
     raw = event.get("body") or ""
     body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
-    reply = runtime.callback_receiver().receive(task_id, signature, body)
+    reply = runtime.callback_receiver.receive(task_id, signature, body)
     return _reply(reply.status_code, reply.body)
 
 

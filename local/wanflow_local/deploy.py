@@ -1005,11 +1005,27 @@ def _import_handler(function: Function, stack_name: str) -> Handler:
         raise DeployError(f"{function.logical_id}: cannot load {source}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    # Initialised as on Lambda, with its own environment: what the platform gives every
+    # function (credentials, region, endpoints, the secrets extension's port: os.environ's,
+    # pointing at moto) and the local stack's switches, then its own variables, never another
+    # function's.
+    from wanflow.runtime import function_environ
+
+    platform = ("AWS_", "PARAMETERS_SECRETS_EXTENSION_", "WANFLOW_LOCAL_")
+    environ = {name: value for name, value in os.environ.items() if name.startswith(platform)}
     try:
-        spec.loader.exec_module(module)
+        with function_environ({**environ, **function.environment}):
+            spec.loader.exec_module(module)
     except Exception as error:
         del sys.modules[module_name]
-        raise DeployError(f"{function.logical_id}: importing {source} failed: {error!r}") from error
+        # A failed init is Lambda's too: the function exists, and every invocation fails with it.
+        logger.error("function init failed logical_id=%s error=%r", function.logical_id, error)
+        failure = error
+
+        def init_failed(event: Any, context: Any) -> Any:
+            raise failure
+
+        return init_failed
     handler = getattr(module, attribute, None)
     if not callable(handler):
         raise DeployError(f"{function.logical_id}: {source} has no callable {attribute!r}")

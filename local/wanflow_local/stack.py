@@ -11,11 +11,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wanflow import runtime
+from wanflow.runtime import Runtime
 from wanflow.store import TaskRecord, TaskStore
 from wanflow.task import TERMINAL
 from wanflow.tenants import Tenants
@@ -46,6 +46,16 @@ class LocalStack:
     stack: Stack
     api: ApiGateway
     sim: Simulator | None
+    _runtimes: dict[str, Runtime] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Each function's module holds its `runtime`. Found now, while the handlers registered
+        # are still the ones the modules define (a bench may wrap them later).
+        for logical_id, function in self.stack.functions.items():
+            module = sys.modules.get(getattr(LocalAws.handler(function.name), "__module__", ""))
+            built = getattr(module, "runtime", None)
+            if isinstance(built, Runtime):
+                self._runtimes[logical_id] = built
 
     @property
     def store(self) -> TaskStore:
@@ -56,6 +66,19 @@ class LocalStack:
     def tenants(self) -> Tenants:
         """Tenants and API keys on the stack's table."""
         return Tenants(self.stack.ref("TasksTable"), self.aws.client("dynamodb"))
+
+    def function_runtime(self, logical_id: str) -> Runtime:
+        """The Runtime a function's handler runs with (its module's `runtime`): to watch or
+        bend the very clients that function uses."""
+        try:
+            return self._runtimes[logical_id]
+        except KeyError:
+            raise LookupError(f"{logical_id} has no wanflow Runtime in this process") from None
+
+    def runtime(self, logical_id: str) -> Runtime:
+        """A new Runtime from the environment a function was initialised with: its settings
+        and clients as that function has them, none of them shared with it."""
+        return Runtime.from_environ(self.function_runtime(logical_id).environ)
 
     def execution_arn(self, task_id: str) -> str:
         """The ARN of a task's execution (it is named by the task id)."""
@@ -193,9 +216,6 @@ def local_stack(
             cleanup.callback(os.environ.pop, "WANFLOW_LOCAL_HTTP_CALLBACKS", None)
         aws = cleanup.enter_context(LocalAws())
         aws.reset()  # moto's state is per process: start from nothing, as a new account
-        # The handlers' clients are built once per process; this moto is a new endpoint.
-        runtime.reset()
-        cleanup.callback(runtime.reset)
         # Secrets reach the handlers as on Lambda with the extension layer: over its HTTP API.
         extension = cleanup.enter_context(SecretsExtension(aws.client("secretsmanager")))
         # What Lambda's sandbox gives each function besides its own variables: the extension's

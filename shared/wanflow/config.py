@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -89,9 +88,9 @@ class Config:
     image_reader_role_arn: str = ""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
-        """Read the settings template.yaml gives every function."""
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        """Read the settings template.yaml gives every function, from a function's environment
+        (runtime.init_environ(), never os.environ directly: see wanflow.runtime)."""
         time_scale = _number(env, "TIME_SCALE", "1", float, allowed=_positive, rule="> 0")
         read_timeout = _number(
             env, "UPSTREAM_READ_TIMEOUT_S", "30", float, allowed=_positive, rule="> 0"

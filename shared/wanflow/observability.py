@@ -71,6 +71,12 @@ _metrics_lock = threading.Lock()
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
+# os.environ, not the function's own environment (runtime.init_environ()): these settings are
+# the same for every function, so they may stay process-wide in the local stack. LAMBDA_TASK_ROOT
+# is Lambda's own; POWERTOOLS_* come from the template's Globals (and Powertools itself reads
+# them, and LOG_LEVEL, from os.environ when this module builds its Logger and Metrics).
+
+
 def _flag(name: str) -> bool | None:
     """A true/false environment setting; None when it is not set."""
     value = os.environ.get(name)

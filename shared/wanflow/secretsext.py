@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -36,13 +35,13 @@ class SecretUnavailable(WanflowError):
     code = "secret_unavailable"
 
 
-def read_secret(secret_id: str, env: Mapping[str, str] | None = None) -> str:
+def read_secret(secret_id: str, env: Mapping[str, str]) -> str:
     """The current `SecretString` of a secret, asked of the extension on localhost.
 
-    The extension authenticates its callers by the function's session token, which Lambda
-    puts in AWS_SESSION_TOKEN.
+    `env` is the function's environment (runtime.init_environ()): the extension authenticates
+    its callers by the function's session token, which Lambda puts in AWS_SESSION_TOKEN, and
+    listens on PARAMETERS_SECRETS_EXTENSION_HTTP_PORT when that is set.
     """
-    env = os.environ if env is None else env
     port = int(env.get("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT") or DEFAULT_PORT)
     path = f"/secretsmanager/get?secretId={quote(secret_id, safe='')}"
     headers = {"X-Aws-Parameters-Secrets-Token": env.get("AWS_SESSION_TOKEN", "")}

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from faultkit import FLASH, Scenario, outputs_stored_once, wait_for
 
-from wanflow import runtime
 from wanflow.store import TaskNotFound
 from wanflow.submission import task_id_for
 from wanflow.task import TaskStatus
@@ -62,9 +61,9 @@ def dies_on(
 
 
 @contextmanager
-def dies_after_put(task_id: str) -> Iterator[list[Any]]:
+def dies_after_put(stack: LocalStack, task_id: str) -> Iterator[list[Any]]:
     """While inside, the submit dies once right after DynamoDB stored the task `task_id`."""
-    dynamodb = runtime.dynamodb()
+    dynamodb = stack.function_runtime("SubmitFunction").dynamodb
 
     def keep(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["wanflow_params"] = params
@@ -106,7 +105,7 @@ def test_a_submit_dying_at_start_execution_leaves_nothing_and_a_retry_succeeds(
     creates = _creates(stack)
     ours = lambda params: params.get("name") == task_id  # noqa: E731
     event = "provide-client-params.stepfunctions.StartExecution"
-    with dies_on(runtime.sfn(), event, ours) as died:
+    with dies_on(stack.function_runtime("SubmitFunction").sfn, event, ours) as died:
         code, _ = scenario.api.submit(scenario.body(MODEL), key)
     # THEN nothing was recorded, started or created
     assert (code, len(died)) == (502, 1)
@@ -134,7 +133,7 @@ def test_a_submit_dying_between_start_execution_and_the_put_is_ended_by_its_exec
     ours = lambda params: task_id in json.dumps(params.get("Item", {}))  # noqa: E731
     event = "provide-client-params.dynamodb.PutItem"
     started = time.monotonic()
-    with dies_on(runtime.dynamodb(), event, ours) as died:
+    with dies_on(stack.function_runtime("SubmitFunction").dynamodb, event, ours) as died:
         code, _ = scenario.api.submit(scenario.body(model), key)
     assert (code, len(died)) == (502, 1)
     # THEN its execution waits out the settle window, finds no task, and ends: nothing created
@@ -162,7 +161,11 @@ def test_a_submit_retried_at_once_after_dying_before_the_put_is_followed_by_the_
     # GIVEN the submit function dies once after starting the execution, before putting the task
     key, task_id = _new_key()
     ours = lambda params: task_id in json.dumps(params.get("Item", {}))  # noqa: E731
-    with dies_on(runtime.dynamodb(), "provide-client-params.dynamodb.PutItem", ours) as died:
+    with dies_on(
+        stack.function_runtime("SubmitFunction").dynamodb,
+        "provide-client-params.dynamodb.PutItem",
+        ours,
+    ) as died:
         code, _ = scenario.api.submit(scenario.body(MODEL), key)
     assert (code, len(died)) == (502, 1)
     # WHEN the client sends it again at once, with the same key
@@ -184,7 +187,7 @@ def test_a_submit_dying_between_the_put_and_the_upstream_create_fails_the_task(
     key, task_id = _new_key()
     creates = _creates(stack)
     started = time.monotonic()
-    with dies_after_put(task_id) as died:
+    with dies_after_put(stack, task_id) as died:
         code, _ = scenario.api.submit(scenario.body(MODEL), key)
     assert (code, len(died)) == (502, 1)
     assert stack.store.get(task_id).status is TaskStatus.ACCEPTED
@@ -215,7 +218,7 @@ def test_a_submit_dying_between_the_upstream_create_and_recording_it_fails_the_t
 
     started = time.monotonic()
     update = "provide-client-params.dynamodb.UpdateItem"
-    with dies_on(runtime.dynamodb(), update, to_queued) as died:
+    with dies_on(stack.function_runtime("SubmitFunction").dynamodb, update, to_queued) as died:
         code, _ = scenario.api.submit(scenario.body(MODEL), key)
     assert code == 502
     assert len(died) == 1

@@ -18,7 +18,6 @@ from hookkit import HookReceiver
 from simkit import wait_for
 from stackkit import event, invoke, request, submit
 
-from wanflow import runtime
 from wanflow.catalog.base import Timing
 from wanflow.store import TaskRecord, now_iso
 from wanflow.submission import Submitter, UpstreamDown
@@ -213,7 +212,9 @@ def test_retries_follow_the_schedule_with_one_webhook_id_until_delivered(
     scale = 0.002
     sqs = stack.aws.client("sqs")
     queue = sqs.create_queue(QueueName=f"notify-test-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    config = replace(runtime.config(), time_scale=scale, notify_queue_url=queue)
+    config = replace(
+        stack.runtime("NotifyFunction").config, time_scale=scale, notify_queue_url=queue
+    )
     tenants = Tenants(stack.stack.ref("TasksTable"), stack.aws.client("dynamodb"))
     deliverer = Deliverer(config, stack.store, tenants, stack.aws.client("s3"), sqs)
     # GIVEN a finished task whose receiver fails three times with HTTP 500, then answers 200
@@ -262,7 +263,7 @@ def test_a_running_event_delivered_after_the_task_ended_is_not_posted(
     # (a retry, or a batch that ran late beside the one with its end)
     sqs = stack.aws.client("sqs")
     queue = sqs.create_queue(QueueName=f"notify-test-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    config = replace(runtime.config(), notify_queue_url=queue)
+    config = replace(stack.runtime("NotifyFunction").config, notify_queue_url=queue)
     tenants = Tenants(stack.stack.ref("TasksTable"), stack.aws.client("dynamodb"))
     deliverer = Deliverer(config, stack.store, tenants, stack.aws.client("s3"), sqs)
     tenant = "hooks-superseded"
@@ -300,13 +301,14 @@ def test_a_task_failed_at_submit_sends_task_failed(
         "http://127.0.0.1:9", "key", retry=RetryPolicy(create_attempts=1), sleep=lambda _: None
     )
     sqs = stack.aws.client("sqs")
+    config = stack.runtime("SubmitFunction").config
     submitter = Submitter(
-        runtime.config(),
+        config,
         stack.store,
         dead,
         stack.aws.client("stepfunctions"),
         "secret",
-        notifications=Notifications(runtime.config(), sqs),
+        notifications=Notifications(config, sqs),
     )
     # WHEN a task with a webhook is submitted
     with pytest.raises(UpstreamDown) as failed:

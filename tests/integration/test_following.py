@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from stackkit import request, submit
 
-from wanflow import runtime
 from wanflow.catalog.base import Timing
 from wanflow.following import INTERRUPTED, Follower
 from wanflow.schedule import step_s
@@ -32,8 +31,9 @@ def _iso(when: datetime) -> str:
 @pytest.fixture
 def follower(stack: LocalStack) -> Follower:
     """A Follower at time scale 1 (upstream seconds are seconds), settling after SETTLE_S."""
-    config = replace(runtime.config(), time_scale=1.0, submit_settle_s=SETTLE_S)
-    return Follower(config, replace(runtime.lifecycle(), config=config), runtime.sfn())
+    runtime = stack.runtime("LifecycleFunction")
+    config = replace(runtime.config, time_scale=1.0, submit_settle_s=SETTLE_S)
+    return Follower(config, replace(runtime.lifecycle, config=config), runtime.sfn)
 
 
 def copy_of(

@@ -2,8 +2,8 @@
 the first requests, and a rotated callback-signing secret.
 
 The stack's functions read secrets through the Parameters and Secrets extension (served over
-moto, as on Lambda) into one cache per process (`runtime.secret_cache()`). Its clock is moved
-forward here instead of waiting out its intervals; Secrets Manager, the extension, the
+moto, as on Lambda) into one cache per function (its runtime's `secret_cache`). Their clock is
+moved forward here instead of waiting out its intervals; Secrets Manager, the extension, the
 simulator (which checks its API key) and the handlers are the real ones.
 """
 
@@ -16,7 +16,6 @@ import httpx
 import pytest
 from stackkit import request, submit
 
-from wanflow import runtime
 from wanflow.secretsext import CACHE_TTL_S, REREAD_AFTER_S
 from wanflow.signing import sign
 from wanflow_local.simulator import DEFAULT_API_KEY
@@ -34,9 +33,10 @@ class Later:
 
 
 @pytest.fixture
-def later(monkeypatch: pytest.MonkeyPatch) -> Iterator[Later]:
+def later(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Later]:
     clock = Later()
-    monkeypatch.setattr(runtime.secret_cache(), "clock", clock)
+    for logical_id in stack.stack.functions:  # every function's own cache
+        monkeypatch.setattr(stack.function_runtime(logical_id).secret_cache, "clock", clock)
     yield clock
     clock.shift += CACHE_TTL_S + 600  # what the next test reads is read anew
 

@@ -6,7 +6,6 @@ Lambda, and the functions' environment (from template.yaml) says to use it.
 
 from __future__ import annotations
 
-import os
 import socket
 
 import pytest
@@ -17,24 +16,27 @@ from wanflow_local.stack import LocalStack
 
 def test_the_functions_read_their_secrets_through_the_extension(stack: LocalStack) -> None:
     # GIVEN the stack deployed with the extension layer parameter
-    assert stack.stack.environment["WANFLOW_SECRETS_VIA_EXTENSION"] == "1"
+    assert stack.function_runtime("WebhookFunction").config.secrets_via_extension
     arn = stack.stack.ref("CallbackSigningSecret")
     stored = stack.aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
-    # WHEN a handler's code reads the callback-signing secret
+    # WHEN a handler's code reads the callback-signing secret, in its function's environment
     # THEN it gets the stored value, over HTTP, with no Secrets Manager client
-    assert read_secret(arn) == stored
+    assert read_secret(arn, stack.runtime("WebhookFunction").environ) == stored
 
 
 def test_a_caller_without_the_session_token_is_refused(stack: LocalStack) -> None:
     arn = stack.stack.ref("CallbackSigningSecret")
-    env = {**os.environ, "AWS_SESSION_TOKEN": "not-this-function"}
+    env = {**stack.runtime("WebhookFunction").environ, "AWS_SESSION_TOKEN": "not-this-function"}
     with pytest.raises(SecretUnavailable, match="401"):
         read_secret(arn, env)
 
 
 def test_an_unknown_secret_is_a_clear_error(stack: LocalStack) -> None:
     with pytest.raises(SecretUnavailable, match="400"):
-        read_secret("arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf")
+        read_secret(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf",
+            stack.runtime("WebhookFunction").environ,
+        )
 
 
 def test_no_extension_listening_is_a_clear_error(stack: LocalStack) -> None:
@@ -42,6 +44,9 @@ def test_no_extension_listening_is_a_clear_error(stack: LocalStack) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(port)}
+    env = {
+        **stack.runtime("WebhookFunction").environ,
+        "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(port),
+    }
     with pytest.raises(SecretUnavailable, match="unreachable"):
         read_secret(stack.stack.ref("CallbackSigningSecret"), env)

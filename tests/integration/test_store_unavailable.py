@@ -17,7 +17,6 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from wanflow import runtime
 from wanflow.store import TRANSIENT_CODES, StoreUnavailable, TaskStore, translate_errors
 from wanflow.tenants import Tenants
 from wanflow_local.stack import LocalStack
@@ -95,7 +94,7 @@ def test_an_unreachable_dynamodb_raises_store_unavailable() -> None:
 def test_the_state_machine_sees_the_error_type_store_unavailable(stack: LocalStack) -> None:
     # GIVEN the functions' own DynamoDB client throttled (ProvisionedThroughputExceeded)
     lambdas = stack.aws.client("lambda")
-    with Stubber(runtime.dynamodb()) as stubber:
+    with Stubber(stack.function_runtime("LifecycleFunction").dynamodb) as stubber:
         stubber.add_client_error(
             "get_item",
             service_error_code="ProvisionedThroughputExceededException",

@@ -9,7 +9,6 @@ import pytest
 from botocore.exceptions import ClientError
 from stackkit import event, invoke, request, submit
 
-from wanflow import runtime
 from wanflow.store import TaskNotFound
 from wanflow.submission import Submitter, UpstreamDown, task_id_for
 from wanflow.upstream import RetryPolicy, UpstreamClient
@@ -89,9 +88,8 @@ def test_unreachable_upstream_leaves_a_failed_retryable_task(stack: LocalStack) 
     dead = UpstreamClient(
         "http://127.0.0.1:9", "key", retry=RetryPolicy(create_attempts=2), sleep=lambda _: None
     )
-    submitter = Submitter(
-        runtime.config(), stack.store, dead, stack.aws.client("stepfunctions"), "secret"
-    )
+    config = stack.runtime("SubmitFunction").config
+    submitter = Submitter(config, stack.store, dead, stack.aws.client("stepfunctions"), "secret")
     # WHEN a task is submitted
     try:
         submitter.submit("acme", request("wan2.6-t2v"), idempotency_key=f"k-{uuid.uuid4()}")
@@ -124,7 +122,7 @@ def test_step_functions_unavailable_is_a_503_that_records_and_creates_nothing(
         error = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
         raise ClientError(error, "StartExecution")  # type: ignore[arg-type]
 
-    events = runtime.sfn().meta.events
+    events = stack.function_runtime("SubmitFunction").sfn.meta.events
     events.register("before-call.states.StartExecution", throttled)
     try:
         status, answer = submit(stack, request("wan2.6-t2v"), key=key)

@@ -23,7 +23,7 @@ from PIL import Image
 from simkit import Naps
 from stackkit import request
 
-from wanflow import runtime
+from wanflow.runtime import Runtime
 from wanflow.store import TaskNotFound
 from wanflow.task import TaskStatus
 from wanflow.uploads import (
@@ -51,13 +51,19 @@ def _query(url: str) -> dict[str, str]:
 def _signer_of(stack: LocalStack, url: str) -> str:
     """The identity whose credentials signed a presigned URL (STS GetCallerIdentity of its key)."""
     access_key = _query(url)["X-Amz-Credential"].split("/")[0]
-    caller = runtime.session().client(
+    caller = stack.runtime("UploadFunction").client(
         "sts",
         aws_access_key_id=access_key,
         aws_secret_access_key="unused-moto-checks-no-signature",
         aws_session_token="unused",
     )
     return str(caller.get_caller_identity()["Arn"])
+
+
+@pytest.fixture
+def runtime(stack: LocalStack) -> Runtime:
+    """A runtime of the upload function's own (its environment, clients of its own)."""
+    return stack.runtime("UploadFunction")
 
 
 @pytest.fixture
@@ -81,17 +87,17 @@ def reader_role(stack: LocalStack) -> str:
 
 
 def test_image_urls_are_signed_by_a_session_that_outlives_them(
-    stack: LocalStack, bucket: str, reader_role: str
+    stack: LocalStack, runtime: Runtime, bucket: str, reader_role: str
 ) -> None:
     # GIVEN an uploaded image, and the production signer with the image reader role
     key = f"uploads/acme/{uuid.uuid4().hex}"
     stack.aws.client("s3").put_object(Bucket=bucket, Key=key, Body=_png())
     now = [time.time()]
     sts_calls: list[str] = []
-    sts = runtime.session().client("sts")  # its own: the hook below counts only these calls
+    sts = runtime.client("sts")  # its own: the hook below counts only these calls
     sts.meta.events.register("before-call.sts.AssumeRole", lambda **_: sts_calls.append("x"))
     urls = ImageUrls(
-        own=runtime.s3(),
+        own=runtime.s3,
         role_arn=reader_role,
         sts=lambda: sts,
         client_with=runtime.s3_with,
@@ -121,15 +127,15 @@ def test_image_urls_are_signed_by_a_session_that_outlives_them(
 
 
 def test_without_the_role_image_urls_are_signed_by_the_function_and_it_is_logged(
-    stack: LocalStack, bucket: str, caplog: pytest.LogCaptureFixture
+    runtime: Runtime, bucket: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     def no_sts() -> Any:
         raise AssertionError("STS must not be called without a role")
 
-    urls = ImageUrls(own=runtime.s3(), role_arn="", sts=no_sts, client_with=runtime.s3_with)
+    urls = ImageUrls(own=runtime.s3, role_arn="", sts=no_sts, client_with=runtime.s3_with)
     url = urls.url(bucket, "uploads/acme/x", TTL_S, "image/png")
     assert _query(url)["X-Amz-Expires"] == str(TTL_S)
-    own = runtime.session().get_credentials()
+    own = runtime.session.get_credentials()
     assert own is not None
     assert _query(url)["X-Amz-Credential"].split("/")[0] == own.access_key
     assert "IMAGE_READER_ROLE_ARN is not set" in caplog.text
@@ -144,25 +150,25 @@ def _body() -> dict[str, Any]:
     return body
 
 
-def test_an_event_of_another_bucket_is_ignored(stack: LocalStack) -> None:
+def test_an_event_of_another_bucket_is_ignored(stack: LocalStack, runtime: Runtime) -> None:
     key = f"uploads/acme/{uuid.uuid4().hex}"
-    assert runtime.uploads().handle("someone-elses-bucket", key) is None
+    assert runtime.uploads.handle("someone-elses-bucket", key) is None
     with pytest.raises(TaskNotFound):
         stack.store.get(upload_task_id("acme", key))
 
 
-def test_an_object_s3_says_is_not_there_is_upload_missing(stack: LocalStack, bucket: str) -> None:
+def test_an_object_s3_says_is_not_there_is_upload_missing(runtime: Runtime, bucket: str) -> None:
     key = f"uploads/acme/{uuid.uuid4().hex}"
-    record = runtime.uploads().handle(bucket, key)  # never put: HeadObject answers 404
+    record = runtime.uploads.handle(bucket, key)  # never put: HeadObject answers 404
     assert record is not None
     assert record.status is TaskStatus.FAILED
     assert record.error is not None
     assert (record.error.code, record.error.retryable) == ("upload_missing", False)
 
 
-def _stubbed(failures: int, data: bytes, body: dict[str, Any]) -> Any:
+def _stubbed(stack: LocalStack, failures: int, data: bytes, body: dict[str, Any]) -> Any:
     """A new production S3 client whose HeadObject fails with 503 SlowDown `failures` times."""
-    client = runtime.s3.__wrapped__()
+    client = stack.runtime("UploadFunction").s3
     stubber = Stubber(client)
     for _ in range(failures):
         stubber.add_client_error(
@@ -183,7 +189,7 @@ def _stubbed(failures: int, data: bytes, body: dict[str, Any]) -> Any:
 
 
 def test_a_transient_head_object_error_is_retried_and_the_upload_becomes_a_task(
-    stack: LocalStack, bucket: str
+    stack: LocalStack, runtime: Runtime, bucket: str
 ) -> None:
     # GIVEN an upload whose first two HeadObject answers are 503 SlowDown
     key = f"uploads/acme/{uuid.uuid4().hex}"
@@ -193,7 +199,7 @@ def test_a_transient_head_object_error_is_retried_and_the_upload_becomes_a_task(
     )
     naps = Naps()
     intake = dataclasses.replace(
-        runtime.uploads(), s3=_stubbed(len(S3_BACKOFF_S), data, body), sleep=naps
+        runtime.uploads, s3=_stubbed(stack, len(S3_BACKOFF_S), data, body), sleep=naps
     )
     # WHEN S3 reports it
     record = intake.handle(bucket, key)
@@ -209,12 +215,12 @@ def test_a_transient_head_object_error_is_retried_and_the_upload_becomes_a_task(
 
 
 def test_a_transient_error_that_outlasts_the_retries_is_raised_not_a_failed_task(
-    stack: LocalStack, bucket: str
+    stack: LocalStack, runtime: Runtime, bucket: str
 ) -> None:
     key = f"uploads/acme/{uuid.uuid4().hex}"
     naps = Naps()
     intake = dataclasses.replace(
-        runtime.uploads(), s3=_stubbed(len(S3_BACKOFF_S) + 1, b"", {}), sleep=naps
+        runtime.uploads, s3=_stubbed(stack, len(S3_BACKOFF_S) + 1, b"", {}), sleep=naps
     )
     # WHEN every try fails, the error reaches Lambda (which retries the event, then keeps it in
     # the dead-letter queue) ...
