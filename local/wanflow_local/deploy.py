@@ -1005,16 +1005,12 @@ def _import_handler(function: Function, stack_name: str) -> Handler:
         raise DeployError(f"{function.logical_id}: cannot load {source}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    # Initialised as on Lambda, with its own environment: what the platform gives every
-    # function (credentials, region, endpoints, the secrets extension's port: os.environ's,
-    # pointing at moto) and the local stack's switches, then its own variables, never another
-    # function's.
+    # Initialised as on Lambda, with its own environment (see the module docstring), never
+    # another function's.
     from wanflow.runtime import function_environ
 
-    platform = ("AWS_", "PARAMETERS_SECRETS_EXTENSION_", "WANFLOW_LOCAL_")
-    environ = {name: value for name, value in os.environ.items() if name.startswith(platform)}
     try:
-        with function_environ({**environ, **function.environment}):
+        with function_environ(function.lambda_environment):
             spec.loader.exec_module(module)
     except Exception as error:
         del sys.modules[module_name]

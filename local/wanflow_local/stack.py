@@ -212,8 +212,6 @@ def local_stack(
                 Simulator(time_scale=time_scale, seed=sim_seed, allow_http_callbacks=True)
             )
             upstream_url, upstream_key = sim.url, DEFAULT_API_KEY
-            os.environ["WANFLOW_LOCAL_HTTP_CALLBACKS"] = "1"
-            cleanup.callback(os.environ.pop, "WANFLOW_LOCAL_HTTP_CALLBACKS", None)
         aws = cleanup.enter_context(LocalAws())
         aws.reset()  # moto's state is per process: start from nothing, as a new account
         # Secrets reach the handlers as on Lambda with the extension layer: over its HTTP API.
