@@ -333,26 +333,53 @@ def test_a_declared_role_is_created_with_its_trust_policy(stack: Stack, aws: Loc
 
 
 def test_stack_reports_environment_skips_events_and_outputs(stack: Stack) -> None:
-    assert stack.environment == {
+    worker = stack.functions["WorkerFunction"]
+    assert worker.environment == {
         "TOKENS_TABLE": stack.ref("TokensTable"),
         "BUCKET_NAME": stack.ref("Bucket"),
         "TOKEN_TTL_SECONDS": "600",  # the parameter override, resolved through !Ref
         "STAGE": "test",
     }
-    assert set(stack.skipped) == {"SharedLayer", "QueueDepthAlarm", "ProdOnlyQueue"}
+    # What Lambda adds: region, name, and the session of the function's own role.
+    assert worker.lambda_environment.items() >= worker.environment.items()
+    assert worker.lambda_environment["AWS_LAMBDA_FUNCTION_NAME"] == worker.name
+    assert worker.lambda_environment["AWS_SESSION_TOKEN"]
+    assert worker.role_arn == stack.arn("WorkerFunctionRole")  # SAM's role for it, created
+    assert stack.environment == {}  # no Powertools setting to share: nothing in os.environ
+    layer = next(name for name in stack.skipped if name.startswith("SharedLayer"))
+    assert set(stack.skipped) == {
+        layer,
+        "QueueDepthAlarm",
+        "ProdOnlyQueue",
+        "ServerlessRestApi",
+        "ServerlessRestApiProdStage",
+        next(name for name in stack.skipped if name.startswith("ServerlessRestApiDeployment")),
+        "WorkerFunctionPokePermissionProd",
+        "WorkerFunctionWork",
+    }
     assert "condition IsProd is false" in stack.skipped["ProdOnlyQueue"]
-    assert stack.placeholders == {"Ref ServerlessRestApi"}
+    assert "served by the local API Gateway" in stack.skipped["ServerlessRestApi"]
     sqs_events = [e for e in stack.event_sources if e.type == "SQS"]
-    assert [(e.target, e.properties["Queue"]) for e in sqs_events] == [
+    assert [(e.target, e.properties["EventSourceArn"]) for e in sqs_events] == [
         ("WorkerFunction", stack.arn("WorkQueue"))
     ]
+    assert stack.may_invoke(
+        worker.name,
+        "apigateway.amazonaws.com",
+        f"arn:aws:execute-api:us-east-1:123456789012:{stack.ref('ServerlessRestApi')}/Prod/POST/poke",
+    )
     assert stack.outputs["PipelineArn"] == stack.ref("PipelineStateMachine")
     assert stack.outputs["WorkQueueUrl"] == stack.ref("WorkQueue")
+    assert stack.outputs["ApiUrl"].startswith(f"https://{stack.ref('ServerlessRestApi')}.")
     assert "ProdQueueUrl" not in stack.outputs
     assert all(f.in_process for f in stack.functions.values())
 
 
-def test_conflicting_function_environment_is_refused(aws: LocalAws, tmp_path: Path) -> None:
+def test_functions_disagreeing_on_a_powertools_setting_are_refused(
+    aws: LocalAws, tmp_path: Path
+) -> None:
+    """Powertools' settings are the only process-wide ones (the shared library's logger reads
+    them at import): two functions may not set them differently."""
     (tmp_path / "fn").mkdir()
     (tmp_path / "fn" / "app.py").write_text("def handler(event, context):\n    return event\n")
     functions = {
@@ -361,15 +388,18 @@ def test_conflicting_function_environment_is_refused(aws: LocalAws, tmp_path: Pa
             "Properties": {
                 "CodeUri": "fn",
                 "Handler": "app.handler",
-                "Environment": {"Variables": {"SERVICE": name}},
+                "Runtime": "python3.12",
+                "Environment": {"Variables": {"POWERTOOLS_SERVICE_NAME": name}},
             },
         }
         for name in ("One", "Two")
     }
     template = tmp_path / "template.json"
-    template.write_text(json.dumps({"Resources": functions}))
+    template.write_text(
+        json.dumps({"Transform": "AWS::Serverless-2016-10-31", "Resources": functions})
+    )
 
-    with pytest.raises(DeployError, match="SERVICE differs between functions One"):
+    with pytest.raises(DeployError, match="POWERTOOLS_SERVICE_NAME differs between functions"):
         deploy(aws, template, stack_name="conflict")
 
 
@@ -429,7 +459,10 @@ def test_ten_sequential_lambda_tasks(stack: Stack, sfn: Any, aws: LocalAws) -> N
     chain = sfn.create_state_machine(
         name="harness-chain",
         definition=json.dumps(definition),
-        roleArn=f"arn:aws:iam::{aws.account_id}:role/harness-LocalExecutionRole",
+        # The pipeline's role may invoke the worker (IAM is enforced).
+        roleArn=sfn.describe_state_machine(stateMachineArn=stack.ref("PipelineStateMachine"))[
+            "roleArn"
+        ],
     )["stateMachineArn"]
 
     description, history = run(sfn, chain, {"op": "increment", "count": 0})
