@@ -199,6 +199,7 @@ def _patches() -> dict[str, tuple[Any, str, Any]]:
         "iam_any_resource": (IAMPolicyStatement, "_check_element_matches", _element_matches),
         "iam_principal": (IAMPolicyStatement, "_check_principal", _principal_matches),
         "iam_action": (IAMRequestBase, "check_action_permitted", _check_action_permitted),
+        "iam_signed_body": (IAMRequestBase, "_create_aws_request", _signed_request),
         "iam_access_denied": (IAMRequest, "_raise_access_denied", _raise_access_denied),
         "iam_invalid_key": (IAMRequest, "_raise_invalid_access_key", _raise_invalid_access_key),
         "iam_presigned_s3": (
@@ -297,6 +298,27 @@ def _check_action_permitted(request: Any, resource: str) -> None:
     _originals["iam_action"](request, resource)
 
 
+def _signed_request(request: Any) -> Any:
+    """IAMRequestBase._create_aws_request, signing over the body as sent.
+
+    moto (5.2) re-signs a request over its body *or*, when it has none, over the parameters it
+    parsed: right for a form POST whose body werkzeug consumed (IAM, STS), wrong for a GET such
+    as Lambda's GetFunctionConfiguration, whose parsed path parameters it signs where the
+    client signed an empty body: every such call was refused with SignatureDoesNotMatch.
+    """
+    from botocore.awsrequest import AWSRequest
+
+    signed = request._get_string_between(
+        "SignedHeaders=", ",", request._headers["Authorization"]
+    ).split(";")
+    headers = request._create_headers_for_aws_request(signed, request._headers)
+    bodiless = request._method in {"GET", "HEAD", "DELETE"}
+    data = request._body or (b"" if bodiless else request._data)
+    aws_request = AWSRequest(method=request._method, url=request._path, data=data, headers=headers)
+    aws_request.context["timestamp"] = headers["X-Amz-Date"]
+    return aws_request
+
+
 def _json_protocol(request: Any) -> bool:
     """Whether the refused request speaks a JSON protocol (DynamoDB, Step Functions, Secrets
     Manager, SQS: `X-Amz-Target`; Lambda: REST-JSON), whose clients read an error's code from
@@ -314,7 +336,9 @@ def _raise_access_denied(request: Any) -> None:
     arn = request._access_key.arn
     message = f"User: {arn} is not authorized to perform: {request._action}"
     denied = JsonRESTError("AccessDeniedException", message)
-    denied.code = 403
+    # HTTP 400 from the JSON-protocol services (DynamoDB, Secrets Manager, Step Functions, SQS
+    # document it so), 403 from Lambda's REST API.
+    denied.code = 403 if request._service == "lambda" else 400
     raise denied
 
 

@@ -195,6 +195,12 @@ class SqsEventSources:
             queue_arn = str(source.properties["EventSourceArn"])
             queue_name = queue_arn.rsplit(":", 1)[-1]
             queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+            function = stack.functions[source.target]
+            # Lambda polls the queue with the function's execution role (it needs
+            # sqs:ReceiveMessage, DeleteMessage and GetQueueAttributes): so does this.
+            poller_sqs = aws.role_session(function.role_arn, function.name).client(
+                "sqs", endpoint_url=aws.endpoint_url
+            )
             batch = int(source.properties.get("BatchSize") or DEFAULT_BATCH_SIZE)
             # Up to the mapping's ScalingConfig.MaximumConcurrency batches at once. Without one,
             # one at a time, where Lambda would run up to five at first: such a queue is
@@ -203,10 +209,10 @@ class SqsEventSources:
             concurrency = int(scaling.get("MaximumConcurrency") or 1)
             self._pollers.append(
                 QueuePoller(
-                    sqs,
+                    poller_sqs,
                     queue_url,
                     queue_arn,
-                    stack.functions[source.target],
+                    function,
                     aws.region,
                     batch_size=batch,
                     concurrency=concurrency,

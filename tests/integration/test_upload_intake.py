@@ -49,15 +49,14 @@ def _query(url: str) -> dict[str, str]:
 
 
 def _signer_of(stack: LocalStack, url: str) -> str:
-    """The identity whose credentials signed a presigned URL (STS GetCallerIdentity of its key)."""
+    """The identity whose credentials signed a presigned URL (the session its key belongs to,
+    as moto's STS holds it: IAM is enforced, so a borrowed key cannot simply ask STS)."""
+    from moto.sts.models import sts_backends
+
     access_key = _query(url)["X-Amz-Credential"].split("/")[0]
-    caller = stack.runtime("UploadFunction").client(
-        "sts",
-        aws_access_key_id=access_key,
-        aws_secret_access_key="unused-moto-checks-no-signature",
-        aws_session_token="unused",
-    )
-    return str(caller.get_caller_identity()["Arn"])
+    session = sts_backends[stack.aws.account_id]["aws"].get_assumed_role_from_access_key(access_key)
+    assert session is not None, f"{access_key} is no session of this moto"
+    return str(session.arn)
 
 
 @pytest.fixture
@@ -73,17 +72,9 @@ def bucket(stack: LocalStack) -> str:
 
 @pytest.fixture
 def reader_role(stack: LocalStack) -> str:
-    """The image reader role (template.yaml's, as an ARN in moto)."""
-    iam = stack.aws.client("iam")
-    name = f"image-reader-{uuid.uuid4().hex[:8]}"
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "*"}
-        ],
-    }
-    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-    return str(role["Role"]["Arn"])
+    """The image reader role, as template.yaml declares it: only the upload function's policy
+    lets it assume it (moto's IAM checks that), and it may read uploads only."""
+    return stack.stack.arn("UpstreamImageReaderRole")
 
 
 def test_image_urls_are_signed_by_a_session_that_outlives_them(
