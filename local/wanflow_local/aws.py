@@ -486,7 +486,11 @@ def _lambda_client_for(region: str, service: str, state_credentials: Any = None)
     from moto.settings import moto_server_port
 
     role = getattr(state_credentials, "role_arn", None) or ""
-    key = (region, service, int(moto_server_port()), role)
+    credentials = iam.role_credentials(ACCOUNT_ID, role, "states") if role else None
+    # Keyed by the session too: an execution of a stack stopped before a reset may still run
+    # a task, and must not leave a client of a forgotten session for the next stack.
+    session_key = credentials["AccessKeyId"] if credentials else ""
+    key = (region, service, int(moto_server_port()), session_key)
     with _cache_lock:
         client = _task_clients.get(key)
     if client is None:
@@ -827,7 +831,10 @@ class LocalAws:
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10):
             pass
-        iam.ensure_operator(self.account_id)  # the reset forgot every IAM user
+        iam.forget_sessions()  # the reset forgot every role's session…
+        iam.ensure_operator(self.account_id)  # … and every IAM user
+        with _cache_lock:
+            _task_clients.clear()
         with _handlers_lock:
             _handlers.clear()
 

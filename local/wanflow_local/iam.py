@@ -80,6 +80,12 @@ def ensure_operator(account_id: str) -> None:
         _credentials.clear()  # sessions of the roles of before the reset are gone
 
 
+def forget_sessions() -> None:
+    """Forget the role sessions assumed so far (after a reset of moto, which forgot them)."""
+    with _credentials_lock:
+        _credentials.clear()
+
+
 def enforce(on: bool) -> None:
     """Turn moto's access control on (every request checked) or off (none)."""
     from moto import settings

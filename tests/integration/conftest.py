@@ -1,4 +1,4 @@
-"""Fixtures of the integration tests: the simulator, a client on it, callback receivers."""
+"""Fixtures of the integration tests: the simulator, a client on it, callback receivers, moto."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from simkit import TIME_SCALE, Naps, Receiver
 from stackkit import STACK_TIME_SCALE
 
 from wanflow.upstream import RetryPolicy, UpstreamClient
+from wanflow_local.aws import LocalAws
 from wanflow_local.simulator import DEFAULT_API_KEY, Simulator
 from wanflow_local.stack import LocalStack, local_stack
 
@@ -54,4 +55,11 @@ def stack() -> Iterator[LocalStack]:
     """template.yaml deployed in moto, with the simulator upstream; one per test module (one
     moto may run in a process at a time, and other modules start their own)."""
     with local_stack(time_scale=STACK_TIME_SCALE, sim_seed=11) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[LocalAws]:
+    """moto alone (no stack deployed): for a module that deploys its own small templates."""
+    with LocalAws() as running:
         yield running

@@ -29,12 +29,6 @@ SEVEN_MB = 7 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def aws() -> Iterator[LocalAws]:
-    with LocalAws() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def stack(aws: LocalAws) -> Iterator[Stack]:
     deployed = deploy(aws, HARNESS / "template.yaml", stack_name="limits")
     yield deployed

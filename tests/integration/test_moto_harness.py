@@ -25,12 +25,6 @@ HARNESS = Path(__file__).resolve().parent / "fixtures" / "harness"
 
 
 @pytest.fixture(scope="module")
-def aws() -> Iterator[LocalAws]:
-    with LocalAws() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def stack(aws: LocalAws) -> Iterator[Stack]:
     deployed = deploy(
         aws, HARNESS / "template.yaml", stack_name="harness", parameters={"TokenTtlSeconds": 600}
