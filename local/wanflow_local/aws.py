@@ -944,13 +944,10 @@ class LocalAws:
         from moto.core.config import default_user_config
 
         config: Any = default_user_config
-        for key in ("stepfunctions", "lambda", "iam"):
+        for key in ("stepfunctions", "lambda"):
             self._saved_config[key] = config.get(key)
         config["stepfunctions"] = {"execute_state_machine": True}
         config["lambda"] = {"use_docker": False}
-        # SAM's execution roles attach AWS managed policies (AWSLambdaBasicExecutionRole…):
-        # they must exist, as in every account (about 0.5 s of moto's IAM set-up).
-        config["iam"] = {"load_aws_managed_policies": True}
 
     def _restore_moto_config(self) -> None:
         from moto.core.config import default_user_config

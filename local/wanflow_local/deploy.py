@@ -49,7 +49,7 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from wanflow_local import iam
+from wanflow_local import iam as local_iam
 from wanflow_local.aws import Handler, LocalAws, run_handler
 from wanflow_local.cfn import Resolver, TemplateError, as_text, load_document
 from wanflow_local.transform import artifacts, transformed
@@ -462,7 +462,9 @@ class _Deployment:
 
     def _lambda_environment(self, function: Function) -> dict[str, str]:
         """What Lambda sets in a function's environment (the names a handler may read)."""
-        credentials = iam.role_credentials(self.aws.account_id, function.role_arn, function.name)
+        credentials = local_iam.role_credentials(
+            self.aws.account_id, function.role_arn, function.name
+        )
         local = {name: os.environ[name] for name in _LOCAL_ENDPOINTS if name in os.environ}
         return {
             **local,
@@ -744,6 +746,9 @@ class _Deployment:
                 PolicyDocument=json.dumps(document),
             )
         for arn in props.get("ManagedPolicyArns") or []:
+            # SAM's execution roles attach AWS managed policies (AWSLambdaBasicExecutionRole…),
+            # which exist in every account.
+            local_iam.ensure_managed_policy(self.aws.account_id, str(arn))
             iam.attach_role_policy(RoleName=name, PolicyArn=str(arn))
         self._note_ignored(logical_id, props, {*args, "Policies", "ManagedPolicyArns"})
         self._record(logical_id, name, Arn=role["Arn"], RoleId=role["RoleId"])
