@@ -63,7 +63,8 @@ def test_a_variable_missing_from_one_function_fails_its_init_and_only_its(
     scratch: tuple[LocalAws, Stack],
 ) -> None:
     aws, stack = scratch
-    # GIVEN every function but UNSET_IN has VARIABLE (so the process's os.environ has it too)
+    # GIVEN every function but UNSET_IN has VARIABLE (one process runs them all: another
+    # function's variables must not stand in for its own)
     assert VARIABLE not in stack.functions[UNSET_IN].environment
     assert all(
         VARIABLE in function.environment
