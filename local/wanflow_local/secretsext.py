@@ -124,33 +124,24 @@ class SecretsExtension:
             return None
         if token == self.session_token:
             return self.client
+        # One client per session, built under the lock: a burst of first reads of one
+        # function would otherwise build dozens at once (boto3 builds them slowly, and not
+        # safely from one session), and the callers' reads time out.
         with self._lock:
-            if token in self._sessions:
-                return self._sessions[token]
-        from moto.sts.models import sts_backends
-
-        role = next(
-            (
-                assumed
-                for accounts in list(sts_backends.values())
-                for backend in list(accounts.values())
-                for assumed in list(backend.assumed_roles)
-                if assumed.session_token == token
-            ),
-            None,
-        )
-        if role is None:
-            return None
-        client = boto3.client(
-            "secretsmanager",
-            endpoint_url=self.client.meta.endpoint_url,
-            region_name=self.client.meta.region_name,
-            aws_access_key_id=role.access_key_id,
-            aws_secret_access_key=role.secret_access_key,
-            aws_session_token=role.session_token,
-        )
-        with self._lock:
-            return self._sessions.setdefault(token, client)
+            if token not in self._sessions:
+                role = _session_of(token)
+                if role is None:
+                    return None
+                session = boto3.Session(
+                    aws_access_key_id=role.access_key_id,
+                    aws_secret_access_key=role.secret_access_key,
+                    aws_session_token=role.session_token,
+                    region_name=self.client.meta.region_name,
+                )
+                self._sessions[token] = session.client(
+                    "secretsmanager", endpoint_url=self.client.meta.endpoint_url
+                )
+            return self._sessions[token]
 
     def stop(self) -> None:
         """Stop listening."""
@@ -169,3 +160,19 @@ class SecretsExtension:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _session_of(token: str) -> Any:
+    """The STS session of this moto whose token this is (None: no such session)."""
+    from moto.sts.models import sts_backends
+
+    return next(
+        (
+            assumed
+            for accounts in list(sts_backends.values())
+            for backend in list(accounts.values())
+            for assumed in list(backend.assumed_roles)
+            if assumed.session_token == token
+        ),
+        None,
+    )
