@@ -143,6 +143,11 @@ class SecretsExtension:
                 )
             return self._sessions[token]
 
+    def prepare(self, token: str) -> None:
+        """Start serving the function whose session token this is, as the extension starts
+        in the function's Init on Lambda (its client is built then, not on the first read)."""
+        self._client_for(token)
+
     def stop(self) -> None:
         """Stop listening."""
         if self._server is not None:

@@ -235,6 +235,8 @@ def local_stack(
             environment=sandbox,
         )
         cleanup.callback(stack.close)
+        for function in stack.functions.values():
+            extension.prepare(function.lambda_environment["AWS_SESSION_TOKEN"])
         aws.client("secretsmanager").put_secret_value(
             SecretId=stack.ref("UpstreamApiKey"), SecretString=upstream_key or ""
         )
