@@ -245,9 +245,10 @@ def presigned_allowed(query: Mapping[str, str], action: str, resource: str) -> b
     access_key = query.get("X-Amz-Credential", "").split("/")[0] or query.get("AWSAccessKeyId", "")
     token = query.get("X-Amz-Security-Token")
     fields = {"X-Amz-Security-Token": token} if token else {}
-    account = _account_of(access_key)
-    if account is None:
+    owner = key_owner(access_key)
+    if owner is None:
         return False
+    account = owner[0]
     try:
         identity = create_access_key(account, "aws", access_key, fields)
     except CreateAccessKeyFailure:
@@ -261,14 +262,34 @@ def presigned_allowed(query: Mapping[str, str], action: str, resource: str) -> b
     return permitted
 
 
-def _account_of(access_key: str) -> str | None:
+def key_owner(access_key: str) -> tuple[str, str] | None:
+    """The account and secret key of an access key of this moto: an STS session's or an IAM
+    user's (the operator's included); None when it knows no such key."""
     from moto.iam.models import iam_backends
     from moto.sts.models import sts_backends
 
     for account_id, partitions in list(sts_backends.items()):
-        if partitions["aws"].get_assumed_role_from_access_key(access_key) is not None:
-            return str(account_id)
+        session = partitions["aws"].get_assumed_role_from_access_key(access_key)
+        if session is not None:
+            return str(account_id), str(session.secret_access_key)
     for iam_account, iam_partitions in list(iam_backends.items()):
-        if access_key in iam_partitions["aws"].access_keys:
-            return str(iam_account)
+        key = iam_partitions["aws"].access_keys.get(access_key)
+        if key is not None:
+            return str(iam_account), str(key.secret_access_key)
     return None
+
+
+def session_of(token: str) -> Any:
+    """The STS session of this moto whose session token this is (None: no such session)."""
+    from moto.sts.models import sts_backends
+
+    return next(
+        (
+            assumed
+            for accounts in list(sts_backends.values())
+            for backend in list(accounts.values())
+            for assumed in list(backend.assumed_roles)
+            if assumed.session_token == token
+        ),
+        None,
+    )

@@ -19,6 +19,8 @@ from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from wanflow_local.iam import key_owner
+
 _MISMATCH = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code>'
     b"<Message>The request signature we calculated does not match the signature you provided."
@@ -30,23 +32,6 @@ _EXPIRED = (
 )
 
 
-def _secret(access_key: str) -> str | None:
-    from moto.iam.models import iam_backends
-    from moto.sts.models import sts_backends
-
-    for users in list(iam_backends.values()):
-        for iam in list(users.values()):
-            key = iam.access_keys.get(access_key)
-            if key is not None:
-                return str(key.secret_access_key)
-    for sessions in list(sts_backends.values()):
-        for backend in list(sessions.values()):
-            role = backend.get_assumed_role_from_access_key(access_key)
-            if role is not None:
-                return str(role.secret_access_key)
-    return None
-
-
 def refusal(method: str, url: str, headers: Any) -> tuple[int, dict[str, str], bytes] | None:
     """S3's 403 for a presigned SigV4 request whose signature or expiry fails; None otherwise
     (not presigned with SigV4, or signed with a key this moto does not know)."""
@@ -56,9 +41,10 @@ def refusal(method: str, url: str, headers: Any) -> tuple[int, dict[str, str], b
     if params.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" or "X-Amz-Signature" not in params:
         return None
     access_key, _, region, service, _ = params["X-Amz-Credential"].split("/")
-    secret = _secret(access_key)
-    if secret is None:
+    owner = key_owner(access_key)
+    if owner is None:
         return None
+    secret = owner[1]
     xml = {"Content-Type": "application/xml"}
     signed_at = dt.datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
     expires = signed_at + dt.timedelta(seconds=int(params.get("X-Amz-Expires", "0")))

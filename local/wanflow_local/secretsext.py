@@ -27,6 +27,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 
+from wanflow_local.iam import session_of
+
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -129,7 +131,7 @@ class SecretsExtension:
         # safely from one session), and the callers' reads time out.
         with self._lock:
             if token not in self._sessions:
-                role = _session_of(token)
+                role = session_of(token)
                 if role is None:
                     return None
                 session = boto3.Session(
@@ -165,19 +167,3 @@ class SecretsExtension:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _session_of(token: str) -> Any:
-    """The STS session of this moto whose token this is (None: no such session)."""
-    from moto.sts.models import sts_backends
-
-    return next(
-        (
-            assumed
-            for accounts in list(sts_backends.values())
-            for backend in list(accounts.values())
-            for assumed in list(backend.assumed_roles)
-            if assumed.session_token == token
-        ),
-        None,
-    )

@@ -5,7 +5,6 @@ upstream simulator (or a real aggregator). Used by the tests, the benchmarks and
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -162,20 +161,6 @@ def scratch_template(folder: Path, edit: Callable[[str], str]) -> Path:
     path = folder / "template.yaml"
     path.write_text(edited, encoding="utf-8")
     return path
-
-
-def _set_environ(cleanup: ExitStack, values: dict[str, str]) -> None:
-    """Set variables into os.environ (the in-process handlers' environment) until cleanup."""
-    for name, value in values.items():
-        cleanup.callback(_restore, name, os.environ.get(name))
-        os.environ[name] = value
-
-
-def _restore(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
 
 
 @contextmanager
