@@ -74,7 +74,7 @@ def main() -> int:
             assert answer.status_code == 202, answer.text
             tasks.append(answer.json())
             time.sleep(args.gap_ms / 1000)
-        webhook = stack.runtime("WebhookFunction")
+        webhook = stack.runtime("CallbackFunction")
         secret = webhook.secret(webhook.config.callback_secret_arn)
         for task in tasks:
             # What the upstream sends when a task ends; finalize then re-reads the upstream,

@@ -12,7 +12,7 @@ order), times fresh `python3.12` processes from start to exit:
 - each handler's init + its first request's collaborators (what its `runtime` builds for it,
   secrets read through the local Parameters and Secrets extension): what a cold first
   invocation adds, for information;
-- the webhook receiver rejecting a forged callback, cold: the reply must be 401 with no boto3
+- the callback receiver rejecting a forged callback, cold: the reply must be 401 with no boto3
   imported (the target), nor any of botocore's machinery: only the bare `botocore` package, which
   Powertools imports (0.5 ms) to register a user-agent hook, is allowed; which botocore modules
   were loaded, and who imported the first, are shown.
@@ -73,11 +73,11 @@ FIRST_REQUEST = {
     "upload": "m.runtime.uploads; m.runtime.submitter",
     "tasks": "m.runtime.store; m.runtime.s3",
     # A genuine callback: the receiver, then the store and Step Functions it asks for.
-    "webhook": "m.runtime.callback_receiver; m.runtime.store; m.runtime.sfn",
+    "callbacks": "m.runtime.callback_receiver; m.runtime.store; m.runtime.sfn",
     "lifecycle": "m.runtime.lifecycle",
     "notify": "m.runtime.deliverer",
 }
-#: The webhook's forged callback: answer, and which SDK modules the whole cold path loaded.
+#: The callback function's forged callback: answer, and which SDK modules the whole cold path loaded.
 BAD_SIGNATURE = """\
 import json, sys
 import {module} as m
@@ -438,7 +438,7 @@ def make_variants(
         if f.name in FIRST_REQUEST:
             code = f"{init}\n{FIRST_REQUEST[f.name]}"
             variants.append(Variant("clients", f.name, code, f.code_dir, env | local))
-    webhook = next(f for f in functions if f.name == "webhook")
+    webhook = next(f for f in functions if f.name == "callbacks")
     forged = json.loads((ROOT / "events/api/callback.json").read_text(encoding="utf-8"))
     forged["queryStringParameters"] = {"sig": "not-the-signature"}
     forged["multiValueQueryStringParameters"] = {"sig": ["not-the-signature"]}
@@ -453,7 +453,7 @@ def make_variants(
     env = lambda_environ(python, layer, webhook) | local
     forged_args = [json.dumps(forged)]
     variants.append(
-        Variant("forged", "webhook", code, webhook.code_dir, env, forged_args, check_bad_signature)
+        Variant("forged", "callbacks", code, webhook.code_dir, env, forged_args, check_bad_signature)
     )
     return variants
 
@@ -519,7 +519,7 @@ def main() -> int:
 
     from wanflow_local.aws import LocalAws
     from wanflow_local.cfn import load_template
-    from wanflow_local.secretsext import SecretsExtension
+    from wanflow_local.secrets_extension import SecretsExtension
 
     python = find_python()
     with (

@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from wanflow.console import TERMINAL_STATUSES, ApiClient, ProgressView, watch_tasks
 from wanflow.task import TaskStatus
+from wanflow_client.api_client import TERMINAL_STATUSES, ApiClient, ProgressView, watch_tasks
 from wanflow_local.commands import DEV_API_KEY
 from wanflow_local.stack import LocalStack, local_stack
 

@@ -23,7 +23,7 @@ from wanflow_local.aws import LocalAws, execution_history, wait_for_execution
 from wanflow_local.commands import DEV_API_KEY, DEV_TENANT
 from wanflow_local.deploy import Stack, deploy
 from wanflow_local.s3events import S3Notifier
-from wanflow_local.secretsext import SecretsExtension
+from wanflow_local.secrets_extension import SecretsExtension
 from wanflow_local.simulator import DEFAULT_API_KEY, Simulator
 from wanflow_local.sqsevents import SqsEventSources
 

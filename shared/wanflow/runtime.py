@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from wanflow.config import Config
     from wanflow.following import Follower
     from wanflow.lifecycle import Lifecycle
-    from wanflow.secretsext import SecretCache
+    from wanflow.secret_cache import SecretCache
     from wanflow.store import TaskStore
     from wanflow.submission import Submitter
     from wanflow.tenants import Tenants
@@ -219,10 +219,10 @@ class Runtime:
 
     @cached_property
     def secret_cache(self) -> SecretCache:
-        """Where every secret is held, for a bounded time (secretsext.SecretCache): read through
+        """Where every secret is held, for a bounded time (secret_cache.SecretCache): read through
         the Parameters and Secrets extension when the function has it (no boto3 needed), else
         with the Secrets Manager client."""
-        from wanflow.secretsext import SecretCache, read_secret
+        from wanflow.secret_cache import SecretCache, read_secret
 
         cfg = self.config
         if cfg.secrets_via_extension:
@@ -233,7 +233,7 @@ class Runtime:
         return SecretCache(self._from_manager)
 
     def secret(self, arn: str) -> str:
-        """A secret's value, read again once it is a few minutes old (secretsext.CACHE_TTL_S)."""
+        """A secret's value, read again once it is a few minutes old (secret_cache.CACHE_TTL_S)."""
         return self.secret_cache.get(arn)
 
     def reread_secret(self, arn: str, failed: str, *, past_extension: bool = False) -> str | None:

@@ -45,7 +45,7 @@ def submit(
     """Invoke the submit function with events/api/submit.json carrying `body`.
 
     The event says the API was reached at the local API Gateway, so the upstream's callbacks
-    come back through it to the webhook function. Returns the status code and the JSON body.
+    come back through it to the callback function. Returns the status code and the JSON body.
     """
     ev = event("api/submit")
     ev["body"] = json.dumps(body)

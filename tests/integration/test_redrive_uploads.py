@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 from stackkit import request
 
-from wanflow.cli import main
 from wanflow.store import TaskNotFound
 from wanflow.task import TaskStatus
 from wanflow.uploads import upload_task_id
+from wanflow_client.cli import main
 from wanflow_local.aws import LocalAws
 from wanflow_local.stack import LocalStack
 

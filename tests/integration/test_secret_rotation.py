@@ -16,7 +16,7 @@ import httpx
 import pytest
 from stackkit import request, submit
 
-from wanflow.secretsext import CACHE_TTL_S, REREAD_AFTER_S
+from wanflow.secret_cache import CACHE_TTL_S, REREAD_AFTER_S
 from wanflow.signing import sign
 from wanflow_local.simulator import DEFAULT_API_KEY
 from wanflow_local.stack import LocalStack

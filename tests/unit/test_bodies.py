@@ -356,7 +356,7 @@ def test_a_request_still_too_large_is_kept_as_a_digest() -> None:
 def test_wanflow_validate_prints_the_capped_body_and_refuses_deep_nesting(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from wanflow.cli import main
+    from wanflow_client.cli import main
 
     many = tmp_path / "many.json"
     many.write_text(json.dumps({"model": "wan26_i2v", **{f"f{i}": i for i in range(100_000)}}))

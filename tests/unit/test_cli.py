@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wanflow.cli import main
+from wanflow_client.cli import main
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "requests"
 

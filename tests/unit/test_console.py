@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from wanflow.console import (
+from wanflow.task import TERMINAL
+from wanflow_client.api_client import (
     MAX_POLL_FAILURES,
     TERMINAL_STATUSES,
     ApiError,
@@ -25,7 +26,6 @@ from wanflow.console import (
     task_table,
     watch_tasks,
 )
-from wanflow.task import TERMINAL
 
 TASK_ID = "tsk_" + "0" * 32
 NOW = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from wanflow.secretsext import CACHE_TTL_S, REREAD_AFTER_S, SecretCache
+from wanflow.secret_cache import CACHE_TTL_S, REREAD_AFTER_S, SecretCache
 
 
 class Clock:

@@ -200,7 +200,7 @@ def test_functions_behind_the_api_answer_within_its_29_seconds(template: dict[st
             for e in (template["Resources"][logical_id]["Properties"].get("Events") or {}).values()
         )
     ]
-    assert {"SubmitFunction", "TasksFunction", "WebhookFunction"} <= set(behind_api)
+    assert {"SubmitFunction", "TasksFunction", "CallbackFunction"} <= set(behind_api)
     for logical_id in [*behind_api, "AuthorizerFunction"]:
         timeout = int(function_props(template, logical_id)["Timeout"])
         assert timeout < API_GATEWAY_TIMEOUT_S, (logical_id, timeout)
@@ -228,7 +228,7 @@ def test_a_look_settles_a_submit_only_after_every_submitting_function_has_stoppe
 
 
 def test_the_webhook_reserves_concurrency_only_when_asked(template: dict[str, Any]) -> None:
-    props = function_props(template, "WebhookFunction")
+    props = function_props(template, "CallbackFunction")
     assert "ReservedConcurrentExecutions" not in resolver(template).resolve(props)
     reserved = resolver(template, WebhookConcurrency="50").resolve(props)
     assert reserved["ReservedConcurrentExecutions"] == "50"

@@ -2,7 +2,7 @@
 
 Its cold start is on the upstream's clock (a 10 s timeout, three quick retries), and a forged
 callback must be turned away with the signing secret alone: no boto3 at Init, none on the way to
-the 401. Each check runs in a fresh interpreter that imports functions/webhook/app.py as Lambda
+the 401. Each check runs in a fresh interpreter that imports functions/callbacks/app.py as Lambda
 does (the function's directory first on the path, then the layer), since a module imported
 earlier in this process would hide what the handler itself pulls in.
 
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTION = ROOT / "functions" / "webhook"
+FUNCTION = ROOT / "functions" / "callbacks"
 CALLBACK_EVENT = ROOT / "events" / "api" / "callback.json"
 
 #: What the child prints last: the handler module's file and the SDK modules loaded.
@@ -37,9 +37,9 @@ FORGED = (
 import app
 
 class Context:
-    function_name = "wanflow-WebhookFunction"
+    function_name = "wanflow-CallbackFunction"
     function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:wanflow-WebhookFunction"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:wanflow-CallbackFunction"
     memory_limit_in_mb = 512
     aws_request_id = "00000000-0000-0000-0000-000000000001"
 
@@ -58,7 +58,7 @@ def lambda_environ(**extra: str) -> dict[str, str]:
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
-        "AWS_LAMBDA_FUNCTION_NAME": "wanflow-WebhookFunction",
+        "AWS_LAMBDA_FUNCTION_NAME": "wanflow-CallbackFunction",
         "LAMBDA_TASK_ROOT": str(FUNCTION),
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -97,17 +97,17 @@ def sdk_beyond_bare_botocore(report: dict[str, Any]) -> list[str]:
 
 
 def test_init_imports_no_aws_sdk() -> None:
-    # WHEN Lambda's Init imports the webhook function's module
+    # WHEN Lambda's Init imports the callback function's module
     report = run_child(INIT, lambda_environ())
-    # THEN it is functions/webhook/app.py, and neither boto3 nor botocore's machinery came along
+    # THEN it is functions/callbacks/app.py, and neither boto3 nor botocore's machinery came along
     assert Path(report["file"]).resolve() == FUNCTION / "app.py"
     assert sdk_beyond_bare_botocore(report) == []
 
 
 def test_a_forged_callback_is_refused_without_the_aws_sdk() -> None:
-    secretsext = pytest.importorskip(
-        "wanflow_local.secretsext",
-        reason="needs the local Parameters and Secrets extension (wanflow_local.secretsext)",
+    extension_mod = pytest.importorskip(
+        "wanflow_local.secrets_extension",
+        reason="needs the local Parameters and Secrets extension (wanflow_local.secrets_extension)",
     )
     from wanflow_local.aws import LocalAws
 
@@ -118,7 +118,7 @@ def test_a_forged_callback_is_refused_without_the_aws_sdk() -> None:
     with LocalAws(set_environ=False) as aws:
         manager = aws.client("secretsmanager")
         arn = manager.create_secret(Name="callback-signing", SecretString="s3cret")["ARN"]
-        with secretsext.SecretsExtension(manager) as extension:
+        with extension_mod.SecretsExtension(manager) as extension:
             env = lambda_environ(
                 CALLBACK_SECRET_ARN=arn,
                 WANFLOW_SECRETS_VIA_EXTENSION="1",

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from wanflow.console import ApiClient, ApiError, TaskJson
     from wanflow.tenants import Tenants
+    from wanflow_client.api_client import ApiClient, ApiError, TaskJson
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -99,7 +99,7 @@ def _api_command(run: ApiCommand) -> Callable[[argparse.Namespace], int]:
 
     @functools.wraps(run)
     def command(args: argparse.Namespace) -> int:
-        from wanflow.console import ApiClient, ApiError, ConsoleError, MissingSetting
+        from wanflow_client.api_client import ApiClient, ApiError, ConsoleError, MissingSetting
 
         try:
             with ApiClient.from_env() as client:
@@ -129,7 +129,7 @@ def _watch(
     first: dict[str, TaskJson] | None = None,
 ) -> int:
     """Live progress until every task is terminal; 0 only if every one succeeded."""
-    from wanflow.console import TERMINAL_STATUSES, ProgressView, watch_tasks
+    from wanflow_client.api_client import TERMINAL_STATUSES, ProgressView, watch_tasks
 
     view = ProgressView(sys.stdout, tty=sys.stdout.isatty())
     final = watch_tasks(client.get, task_ids, view, timeout_s=args.timeout, first=first)
@@ -147,7 +147,7 @@ def _watch(
 @_api_command
 def cmd_submit(args: argparse.Namespace, client: ApiClient) -> int:
     """Submit a request: the task JSON (then, with --wait, its progress) or the error JSON."""
-    from wanflow.console import ApiError
+    from wanflow_client.api_client import ApiError
 
     try:
         body = _read_json(args.file)
@@ -168,7 +168,7 @@ def cmd_submit(args: argparse.Namespace, client: ApiClient) -> int:
 @_api_command
 def cmd_status(args: argparse.Namespace, client: ApiClient) -> int:
     """Print one task, or the error JSON (exit 2 for an unknown id)."""
-    from wanflow.console import ApiError
+    from wanflow_client.api_client import ApiError
 
     try:
         task = client.get(args.id)
@@ -187,7 +187,7 @@ def cmd_watch(args: argparse.Namespace, client: ApiClient) -> int:
 @_api_command
 def cmd_tasks(args: argparse.Namespace, client: ApiClient) -> int:
     """A table of the tenant's tasks, newest first."""
-    from wanflow.console import task_table
+    from wanflow_client.api_client import task_table
 
     if args.all:
         tasks = list(client.list_all(args.status, args.model, page_size=args.limit or 100))

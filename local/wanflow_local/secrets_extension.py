@@ -6,7 +6,7 @@ PARAMETERS_SECRETS_EXTENSION_HTTP_PORT says otherwise) for callers that send the
 session token in `X-Aws-Parameters-Secrets-Token`, and answers with what GetSecretValue returns.
 moto does not run Lambda layers, so the local stack serves the same HTTP contract on loopback,
 reading from moto, and points the handlers at it: the code path that a deployed function takes
-(wanflow.secretsext) is the one the local stack and the tests run.
+(wanflow.secret_cache) is the one the local stack and the tests run.
 
 As on Lambda, the extension reads a secret with the credentials of the function that asks: the
 token it sends is its role's session token, whose session this serves the read with, so moto's
