@@ -89,10 +89,10 @@ build: setup $(SAM_STAMP)
 
 # The committed OpenAPI document must be what the code produces (`make openapi` rewrites it).
 openapi-check: setup
-	$(BIN)/python -m wanflow.openapi --check
+	$(BIN)/python -m wanflow_local.openapi --check
 
 openapi: setup
-	$(BIN)/python -m wanflow.openapi
+	$(BIN)/python -m wanflow_local.openapi
 
 # schemathesis against `wanflow local`: zero 5xx, and answers as the document says.
 fuzz: setup $(FUZZ_STAMP)

@@ -1,269 +1,408 @@
 """The client API but submit: tasks, cancel, deliveries, uploads, models, webhook secret, docs.
 
-Every route is scoped by the tenant the authorizer put in the request context.
+Every route is scoped by the tenant the authorizer put in the request context. Routes take
+typed parameters and raise wanflow errors; the resolver's one exception handler answers them
+(`wanflow.api`). The models only these routes answer with are defined here, next to them.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
 
+from wanflow.api import errors, json_response, reply, request_body, resolver
+from wanflow.catalog import MODELS
+from wanflow.errors import ErrorBody, ErrorWithTask, TaskNotFound
 from wanflow.http import (
+    MAX_QUERY_CHARS,
     RequestRefused,
-    Unauthenticated,
     decode_cursor,
     encode_cursor,
-    error_body,
     invocation_deadline,
     json_body,
     plausible_id,
     public_base_url,
-    query_params,
     tenant_of,
-    to_http,
 )
 from wanflow.observability import correlate, log_metrics, logger, trace_handler
 from wanflow.results import present
 from wanflow.runtime import Runtime, init_environ
-from wanflow.store import StoreUnavailable, TaskNotFound, TaskRecord
-from wanflow.task import TaskStatus
+from wanflow.schema import Schema
+from wanflow.store import TaskRecord
+from wanflow.task import WEBHOOK_EVENTS, Billing, Task, TaskStatus, WebhookEvent
+from wanflow.uploads import UploadTicket
+from wanflow.webhooks import Delivery
 
 #: This function's collaborators, from its own environment: a setting missing from it fails
 #: the function's init, as on Lambda.
 runtime = Runtime.from_environ(init_environ())
 
-app = APIGatewayRestResolver()
+
+def _present(record: TaskRecord) -> Task:
+    return present(record, runtime.s3, runtime.config.bucket_name)
+
+
+app = resolver(present=_present)
 MAX_LIMIT = 100
+TASK_ID_DOC = "The task id (`tsk_…`) returned when the task was submitted."
 
 
-def _json(status: int, body: dict[str, Any]) -> Response[str]:
-    return Response(status, "application/json", json.dumps(body))
+# --- what these routes answer with ---------------------------------------------------------
+
+
+class TaskPage(Schema):
+    """A page of the tenant's tasks, newest first."""
+
+    tasks: list[Task] = Field(description="The tasks of this page.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class CancelResult(Schema):
+    """The answer to a cancel: the task as it now is, and what happened upstream."""
+
+    task: Task = Field(description="The task, now `canceled`.")
+    upstream_canceled: bool = Field(
+        description="Whether the upstream task was stopped. False for a model the upstream "
+        "cannot cancel: its task keeps running and is billed; wanflow no longer follows it."
+    )
+    billed: Billing = Field(description="What the upstream billed, as far as it says.")
+
+
+class CatalogEntry(Schema):
+    """One model of the catalog (`ModelSpec.describe()`)."""
+
+    id: str = Field(description="The model id to send as `model`.")
+    title: str = Field(description="A name for people.")
+    output: Literal["video", "image"] = Field(description="What the model produces.")
+    modes: list[str] = Field(description="The modes it runs in (t2v, i2v, r2v, edit, ...).")
+    family: str = Field(description="The upstream API family it is created through.")
+    create_path: str = Field(description="The upstream path tasks are created at.")
+    status_path: str = Field(description="The upstream path of a task's status.")
+    accepts_callback: bool = Field(description="Whether the upstream calls back when done.")
+    statuses: str = Field(description="The upstream status vocabulary it uses.")
+    request_schema: dict[str, Any] = Field(
+        description="JSON Schema of the request (the body of POST /v1/tasks for this model)."
+    )
+
+
+class ModelList(Schema):
+    """The catalog."""
+
+    models: list[CatalogEntry] = Field(description="Every model wanflow runs.")
+
+
+class DeliveryList(Schema):
+    """A task's webhook delivery attempts."""
+
+    deliveries: list[Delivery] = Field(description="Every delivery attempt, oldest first.")
+
+
+class RedeliverRequest(Schema):
+    """Which event to send again (the body of a redelivery; optional)."""
+
+    event: WebhookEvent | None = Field(
+        default=None, description="The event to send again; the task's latest one by default."
+    )
+
+
+class Redelivery(Schema):
+    """A redelivery that was queued."""
+
+    enqueued: list[str] = Field(description="The webhook-ids queued (the events' original ids).")
+
+
+class WebhookSecret(Schema):
+    """The tenant's webhook signing secret."""
+
+    secret: str = Field(
+        pattern="^whsec_", description="The `whsec_` secret (Standard Webhooks) to verify with."
+    )
+
+
+# --- the caller and its tasks --------------------------------------------------------------
+
+TaskId = Annotated[str, Path(min_length=1, description=TASK_ID_DOC)]
 
 
 def _tenant() -> str:
     return tenant_of(app.current_event.raw_event.get("requestContext"))
 
 
-def _not_found(task_id: str) -> Response[str]:
-    return _json(404, error_body("task_not_found", f"no task {task_id}", "not_found", "task_id"))
-
-
-def _own_task(task_id: str) -> TaskRecord | None:
-    """The caller's task; None for a missing one and for another tenant's alike."""
+def _own_task(task_id: str) -> TaskRecord:
+    """The caller's task; TaskNotFound for a missing one and for another tenant's alike."""
     correlate(task_id)
     tenant = _tenant()  # first: no tenant is a 401, whether the task exists or not
     if not plausible_id(task_id):
-        return None
-    try:
-        record = runtime.store.get(task_id)
-    except TaskNotFound:
-        return None
-    return record if record.tenant == tenant else None
+        raise TaskNotFound(f"no task {task_id}")
+    record = runtime.store.get(task_id)
+    if record.tenant != tenant:
+        raise TaskNotFound(f"no task {task_id}")
+    return record
 
 
-@app.get("/v1/tasks/<task_id>")
-def get_task(task_id: str) -> Response[str]:
-    """One task; another tenant's task answers exactly as a missing one."""
-    record = _own_task(task_id)
-    if record is None:
-        return _not_found(task_id)
-    task = present(record, runtime.s3, runtime.config.bucket_name)
-    return _json(200, task.model_dump(mode="json"))
-
-
-@app.get("/v1/tasks")
-def list_tasks() -> Response[str]:
-    """The tenant's tasks, newest first, filtered by status and model, a page at a time."""
-    params = query_params(app.current_event.raw_event)
-    try:
-        limit = int(params.get("limit", "20"))
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValueError
-    except ValueError:
-        message = f"limit must be an integer from 1 to {MAX_LIMIT}"
-        return _json(400, error_body("invalid_value", message, "invalid_request_error", "limit"))
-    status = params.get("status")
-    if status and status not in {s.value for s in TaskStatus}:
-        message = f"status must be one of {', '.join(s.value for s in TaskStatus)}"
-        return _json(400, error_body("invalid_value", message, "invalid_request_error", "status"))
-    try:
-        cursor = decode_cursor(params.get("cursor"), _tenant())
-    except ValueError as exc:
-        return _json(400, error_body("invalid_value", str(exc), "invalid_request_error", "cursor"))
-    records, last = runtime.store.list_for_tenant(
-        _tenant(), limit=limit, cursor=cursor, status=status, model=params.get("model")
-    )
-    s3, bucket = runtime.s3, runtime.config.bucket_name
-    tasks = [present(r, s3, bucket).model_dump(mode="json") for r in records]
-    return _json(200, {"tasks": tasks, "next_cursor": encode_cursor(last)})
-
-
-# --- cancel, models, uploads, OpenAPI and docs -----------------------------------------------
-
-
-@app.post("/v1/tasks/<task_id>/cancel")
-def cancel_task(task_id: str) -> Response[str]:
-    """Cancel the caller's task: says whether the upstream stopped it and what was billed."""
-    from wanflow.cancellation import CancelResult, NotCancelable
-    from wanflow.upstream import UpstreamThrottled, UpstreamUnavailable
-
-    correlate(task_id)
-    if json_body(app.current_event.raw_event, optional=True):
-        message = "cancel takes no parameters: send no body, or {}"
-        return _json(400, error_body("invalid_body", message, "invalid_request_error"))
-    if not plausible_id(task_id):
-        _tenant()  # no tenant is a 401 first, as for any task
-        return _not_found(task_id)
-    s3, bucket = runtime.s3, runtime.config.bucket_name
-    try:
-        done = runtime.canceller.cancel(
-            _tenant(), task_id, deadline=invocation_deadline(getattr(app, "lambda_context", None))
-        )
-    except TaskNotFound:
-        return _not_found(task_id)
-    except NotCancelable as exc:
-        body = error_body(exc.code, exc.message, "conflict_error", "task_id")
-        task = present(exc.task, s3, bucket).model_dump(mode="json")
-        return _json(409, {**body, "task": task})
-    except (UpstreamUnavailable, UpstreamThrottled) as exc:
-        message = f"the upstream could not be asked to cancel, so nothing changed: {exc.message}"
-        return _json(503, error_body(exc.code, message, "upstream_error"))
-    result = CancelResult(
-        task=present(done.record, s3, bucket),
-        upstream_canceled=done.upstream_canceled,
-        billed=done.billed,
-    )
-    logger.info("task canceled", upstream_canceled=done.upstream_canceled)
-    return _json(200, result.model_dump(mode="json"))
-
-
-@app.get("/v1/models")
-def list_models() -> Response[str]:
-    """The catalog: every model with its modes, route, statuses and request schema."""
-    from wanflow.catalog import MODELS
-
-    _tenant()  # the catalog is for callers with a key, like every route but the docs
-    return _json(200, {"models": [spec.describe() for spec in MODELS.values()]})
-
-
-@app.post("/v1/uploads")
-def create_upload() -> Response[str]:
-    """Validate a request without its image and grant a presigned PUT for the image (201)."""
-    from wanflow.errors import InvalidRequest
-
-    tenant = _tenant()
-    body = json_body(app.current_event.raw_event)
-    try:
-        ticket = runtime.uploads.grant(tenant, body)
-    except InvalidRequest as exc:
-        return _json(*to_http(exc))
-    logger.info("upload granted", upload_id=ticket.upload_id, task_id=ticket.task_id)
-    return _json(201, ticket.model_dump(mode="json"))
+def _deadline() -> float | None:
+    return invocation_deadline(getattr(app, "lambda_context", None))
 
 
 def _base_url() -> str | None:
     return public_base_url(app.current_event.raw_event, http=runtime.config.allow_http_callbacks)
 
 
-@app.get("/openapi.json")
-def openapi_document() -> Response[str]:
-    """The committed OpenAPI document, its `servers` set to the URL the caller reached."""
-    from wanflow import openapi  # only the docs routes need it: not on every cold start
-
-    return _json(200, openapi.published(_base_url()))
+# --- tasks -------------------------------------------------------------------------------------
 
 
-@app.get("/docs")
-def docs() -> Response[str]:
-    """Swagger UI for the document; `?format=json` is the document (Swagger UI links it)."""
-    from wanflow import openapi
+@app.get(
+    "/v1/tasks/<task_id>",
+    operation_id="getTask",
+    tags=["tasks"],
+    summary="Get a task",
+    description="The task with its status, progress, warnings, usage and, once succeeded, its "
+    "outputs as presigned URLs to wanflow's own copy (a new URL on every read).",
+    responses={200: reply("The task; outputs as short-lived presigned URLs.", Task), **errors(404)},
+)
+def get_task(task_id: TaskId) -> Response[str]:
+    """One task; another tenant's task answers exactly as a missing one."""
+    return json_response(200, _present(_own_task(task_id)))
 
-    document = openapi.published(_base_url())
-    if query_params(app.current_event.raw_event).get("format") == "json":
-        return _json(200, document)
-    return Response(200, "text/html; charset=utf-8", openapi.docs_page(document))
+
+@app.get(
+    "/v1/tasks",
+    operation_id="listTasks",
+    tags=["tasks"],
+    summary="List tasks",
+    description="The tenant's tasks, newest first, a page at a time; pass `next_cursor` back as "
+    "`cursor` for the next page (it is null on the last one). The listing is read from an index "
+    "that is eventually consistent: a task just submitted may be missing from it, and a task "
+    "that just changed may show its previous status, for a moment (usually under a second). "
+    "`GET /v1/tasks/{id}` always reads the task as it is: use it, not the listing, to follow a "
+    "task you submitted.",
+    responses={200: reply("A page of tasks.", TaskPage), **errors(400)},
+)
+def list_tasks(
+    status: Annotated[TaskStatus | None, Query(description="Only tasks in this status.")] = None,
+    model: Annotated[
+        str | None, Query(max_length=MAX_QUERY_CHARS, description="Only tasks of this model id.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 20,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=MAX_QUERY_CHARS, description="`next_cursor` of the previous page."),
+    ] = None,
+) -> Response[str]:
+    """The tenant's tasks, newest first, filtered by status and model, a page at a time."""
+    tenant = _tenant()
+    try:
+        start = decode_cursor(cursor, tenant)
+    except ValueError as exc:
+        raise RequestRefused(400, "invalid_value", str(exc), "cursor") from None
+    records, last = runtime.store.list_for_tenant(
+        tenant,
+        limit=limit,
+        cursor=start,
+        status=status.value if status else None,
+        model=model,
+    )
+    page = TaskPage(tasks=[_present(r) for r in records], next_cursor=encode_cursor(last))
+    return json_response(200, page)
+
+
+@app.post(
+    "/v1/tasks/<task_id>/cancel",
+    operation_id="cancelTask",
+    tags=["tasks"],
+    summary="Cancel a task",
+    description="Cancels the task upstream where the model allows it and stops following it; "
+    "the answer says what happened and what was billed. It takes no body (or `{}`).",
+    responses={
+        200: reply("What the cancel did.", CancelResult),
+        **errors(400, 404),
+        409: reply("The task has ended; `task` is as it now is.", ErrorWithTask),
+        **errors(413, 415, 503),
+    },
+)
+def cancel_task(task_id: TaskId) -> Response[str]:
+    """Cancel the caller's task: says whether the upstream stopped it and what was billed."""
+    correlate(task_id)
+    if json_body(app.current_event.raw_event, optional=True):
+        message = "cancel takes no parameters: send no body, or {}"
+        raise RequestRefused(400, "invalid_body", message)
+    tenant = _tenant()  # no tenant is a 401 first, as for any task
+    if not plausible_id(task_id):
+        raise TaskNotFound(f"no task {task_id}")
+    done = runtime.canceller.cancel(tenant, task_id, deadline=_deadline())
+    logger.info("task canceled", upstream_canceled=done.upstream_canceled)
+    result = CancelResult(
+        task=_present(done.record), upstream_canceled=done.upstream_canceled, billed=done.billed
+    )
+    return json_response(200, result)
 
 
 # --- client webhooks: deliveries and redelivery ------------------------------------------------
 
 
-def _bad_event(message: str) -> Response[str]:
-    return _json(400, error_body("invalid_value", message, "invalid_request_error", "event"))
-
-
-@app.get("/v1/tasks/<task_id>/deliveries")
-def list_deliveries(task_id: str) -> Response[str]:
+@app.get(
+    "/v1/tasks/<task_id>/deliveries",
+    operation_id="listDeliveries",
+    tags=["webhooks"],
+    summary="List a task's webhook deliveries",
+    description="Every attempt to post the task's events to its webhook, oldest first.",
+    responses={200: reply("The task's delivery log.", DeliveryList), **errors(404)},
+)
+def list_deliveries(task_id: TaskId) -> Response[str]:
     """The task's webhook delivery attempts, oldest first; another tenant's task is a 404."""
-    from wanflow.webhooks import DeliveryList, list_deliveries
+    from wanflow.webhooks import list_deliveries
 
-    if _own_task(task_id) is None:
-        return _not_found(task_id)
-    listed = DeliveryList(deliveries=list_deliveries(runtime.store, task_id))
-    return _json(200, listed.model_dump(mode="json"))
+    _own_task(task_id)
+    return json_response(200, DeliveryList(deliveries=list_deliveries(runtime.store, task_id)))
 
 
-@app.post("/v1/tasks/<task_id>/deliveries/redeliver")
-def redeliver(task_id: str) -> Response[str]:
-    """Send an event of the task again with its original webhook-id (202: queued). The body
-    `{"event": ...}` is optional: the task's latest event by default."""
-    from wanflow.task import WEBHOOK_EVENTS
-    from wanflow.webhooks import EventNotAvailable, NoWebhook, Redelivery
+def _redelivery(event: dict[str, Any]) -> RedeliverRequest:
+    """The redelivery body: empty, `{}` or `{"event": "<event name>"}`; 400 naming `event`."""
+    from pydantic import ValidationError
 
     shape = 'the body must be empty or {"event": "<event name>"}'
     try:
-        body = json_body(app.current_event.raw_event, optional=True) or {}
+        body = json_body(event, optional=True) or {}
     except RequestRefused as exc:
         if exc.code == "invalid_body":  # JSON, but not an object: say what the body holds
-            return _bad_event(shape)
+            raise RequestRefused(400, "invalid_value", shape, "event") from None
         raise
-    record = _own_task(task_id)
-    if record is None:
-        return _not_found(task_id)
     if set(body) - {"event"}:
-        return _bad_event(shape)
-    event = body.get("event")
-    if event is not None and event not in WEBHOOK_EVENTS:
-        return _bad_event(f"event must be one of {', '.join(WEBHOOK_EVENTS)}")
+        raise RequestRefused(400, "invalid_value", shape, "event")
     try:
-        enqueued = runtime.notifications.redeliver(record, event)
-    except NoWebhook as exc:
-        return _json(409, error_body(exc.code, exc.message, "conflict_error"))
-    except EventNotAvailable as exc:
-        if event is not None:  # the client named an event this task cannot send
-            return _bad_event(exc.message)
-        return _json(409, error_body(exc.code, exc.message, "conflict_error"))
-    return _json(202, Redelivery(enqueued=enqueued).model_dump(mode="json"))
+        return RedeliverRequest.model_validate(body)
+    except ValidationError:
+        message = f"event must be one of {', '.join(WEBHOOK_EVENTS)}"
+        raise RequestRefused(400, "invalid_value", message, "event") from None
 
 
-# --- tenants: the webhook secret ------------------------------------------------------------------
+@app.post(
+    "/v1/tasks/<task_id>/deliveries/redeliver",
+    operation_id="redeliverWebhook",
+    tags=["webhooks"],
+    summary="Redeliver a task's webhook",
+    description="Posts an event of the task to its webhook again, with its original "
+    "`webhook-id`: the task's latest event, or the one named in the (optional) body.",
+    responses={
+        202: reply("The redelivery was queued.", Redelivery),
+        **errors(400, 404),
+        409: reply("The task has no webhook, or no event to send yet.", ErrorBody),
+        **errors(413, 415),
+    },
+    openapi_extensions=request_body(RedeliverRequest, required=False),
+)
+def redeliver(task_id: TaskId) -> Response[str]:
+    """Send an event of the task again with its original webhook-id (202: queued)."""
+    wanted = _redelivery(app.current_event.raw_event)
+    record = _own_task(task_id)
+    enqueued = runtime.notifications.redeliver(record, wanted.event)
+    return json_response(202, Redelivery(enqueued=enqueued))
 
 
-# Powertools leaves this decorator unannotated, hence the ignore.
-@app.exception_handler(Unauthenticated)  # type: ignore[untyped-decorator]
-def _unauthenticated(exc: Unauthenticated) -> Response[str]:
-    """No tenant from the authorizer: 401 on every route, never a guessed tenant."""
-    return _json(*to_http(exc))
-
-
-@app.exception_handler(RequestRefused)  # type: ignore[untyped-decorator]
-def _refused(exc: RequestRefused) -> Response[str]:
-    """A body or query that cannot be read at all: 400, 413 or 415, on every route."""
-    return _json(*to_http(exc))
-
-
-@app.exception_handler(StoreUnavailable)  # type: ignore[untyped-decorator]
-def _store_unavailable(exc: StoreUnavailable) -> Response[str]:
-    """DynamoDB throttled or down past botocore's retries: 503, try again (never a bare 502)."""
-    return _json(*to_http(exc))
-
-
-@app.get("/v1/webhooks/secret")
+@app.get(
+    "/v1/webhooks/secret",
+    operation_id="getWebhookSecret",
+    tags=["webhooks"],
+    summary="Get the webhook signing secret",
+    description="The tenant's `whsec_` secret: webhooks are signed the Standard Webhooks way "
+    "(`webhook-id`, `webhook-timestamp`, `webhook-signature`); verify them with it.",
+    responses={200: reply("The tenant's secret.", WebhookSecret)},
+)
 def webhook_secret() -> Response[str]:
     """The caller's `whsec_` secret, to verify the webhooks wanflow sends it."""
-    return _json(200, {"secret": runtime.tenants.webhook_secret(_tenant())})
+    return json_response(200, WebhookSecret(secret=runtime.tenants.webhook_secret(_tenant())))
+
+
+# --- uploads and models ------------------------------------------------------------------------
+
+
+@app.post(
+    "/v1/uploads",
+    operation_id="createUpload",
+    tags=["uploads"],
+    summary="Create an upload",
+    description="A presigned S3 upload for an input image. Once the image is written, it "
+    "becomes a task with the request given here (the image goes in the model's image field).",
+    responses={
+        201: reply("Where and how to upload the image.", UploadTicket),
+        **errors(400, 413, 415),
+    },
+    openapi_extensions=request_body(
+        {
+            "type": "object",
+            "description": "A model's request as for POST /v1/tasks, without its image.",
+            "required": ["model"],
+            "properties": {"model": {"type": "string", "enum": list(MODELS)}},
+        }
+    ),
+)
+def create_upload() -> Response[str]:
+    """Validate a request without its image and grant a presigned PUT for the image (201)."""
+    tenant = _tenant()
+    ticket = runtime.uploads.grant(tenant, json_body(app.current_event.raw_event))
+    logger.info("upload granted", upload_id=ticket.upload_id, task_id=ticket.task_id)
+    return json_response(201, ticket)
+
+
+@app.get(
+    "/v1/models",
+    operation_id="listModels",
+    tags=["models"],
+    summary="List models",
+    description="The catalog: each model's modes, limits, defaults and request schema.",
+    responses={200: reply("The catalog.", ModelList)},
+)
+def list_models() -> Response[str]:
+    """The catalog: every model with its modes, route, statuses and request schema."""
+    _tenant()  # the catalog is for callers with a key, like every route but the docs
+    return json_response(200, {"models": [spec.describe() for spec in MODELS.values()]})
+
+
+# --- the OpenAPI document and its Swagger UI -----------------------------------------------------
+
+
+@app.get(
+    "/openapi.json",
+    operation_id="getOpenApi",
+    tags=["docs"],
+    summary="This document",
+    description="The OpenAPI 3.1 document of the API, its `servers` set to the URL it was read "
+    "from.",
+    responses={200: reply("The document.", {"type": "object"})},
+)
+def openapi_document() -> Response[str]:
+    """The committed OpenAPI document, its `servers` set to the URL the caller reached."""
+    from wanflow import api_docs  # only the docs routes need it: not on every cold start
+
+    return json_response(200, api_docs.published(_base_url()))
+
+
+@app.get(
+    "/docs",
+    operation_id="getDocs",
+    tags=["docs"],
+    summary="API documentation",
+    description="Swagger UI for this document; its assets are served inline (no CDN).",
+    responses={200: reply("An HTML page.", {"type": "string"}, "text/html")},
+)
+def docs(
+    format: Annotated[
+        Literal["json"] | None, Query(description="`json`: the document itself.")
+    ] = None,
+) -> Response[str]:
+    """Swagger UI for the document; `?format=json` is the document (Swagger UI links it)."""
+    from wanflow import api_docs
+
+    document = api_docs.published(_base_url())
+    if format == "json":
+        return json_response(200, document)
+    return Response(200, "text/html; charset=utf-8", api_docs.docs_page(document))
 
 
 @logger.inject_lambda_context(clear_state=True)

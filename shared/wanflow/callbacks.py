@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from wanflow import observability
 from wanflow.catalog import get_model
 from wanflow.catalog.responses import read_snapshot
-from wanflow.http import error_body
+from wanflow.errors import error_body
 from wanflow.signing import verify
 from wanflow.task import TERMINAL, TaskStatus
 
@@ -73,7 +73,7 @@ class CallbackReceiver:
                 401,
                 error_body("bad_signature", "invalid signature", "authentication_error", "sig"),
             )
-        from wanflow.store import TaskNotFound
+        from wanflow.errors import TaskNotFound
 
         store = self.store()
         body = _json(raw_body)

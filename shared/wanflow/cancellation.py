@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
-from pydantic import Field
 
 from wanflow import observability
 from wanflow.catalog import get_model
 from wanflow.catalog.responses import UpstreamSnapshot
 from wanflow.config import Config, ConfigError
-from wanflow.errors import WanflowError
-from wanflow.schema import Schema
-from wanflow.store import StaleWrite, TaskNotFound, TaskRecord, TaskStore
-from wanflow.task import Task, TaskError, TaskStatus, TaskUsage
+from wanflow.errors import CONFLICT, TaskNotFound, WanflowError
+from wanflow.store import StaleWrite, TaskRecord, TaskStore
+from wanflow.task import Billing, TaskError, TaskStatus, TaskUsage
 from wanflow.upstream import CancelNotSupported, UpstreamClient, UpstreamRejected
 
 if TYPE_CHECKING:
@@ -50,33 +47,13 @@ class NotCancelable(WanflowError):
     """The task cannot be canceled: it has ended, or ended meanwhile; `task` is as it is now."""
 
     code = "task_not_cancelable"
+    status = 409
+    kind = CONFLICT
+    param = "task_id"
 
     def __init__(self, message: str, task: TaskRecord) -> None:
         super().__init__(message)
-        self.task = task
-
-
-class Billing(Schema):
-    """What the upstream billed, or will bill, for a canceled task."""
-
-    cost_usd: Decimal | None = Field(
-        default=None,
-        description="Cost in USD as the upstream reported it when the task was canceled; null "
-        "when it reported none (it documents usage only for completed tasks).",
-    )
-    discount: Decimal | None = Field(default=None, description="Discount the upstream applied.")
-    note: str = Field(description="What happened upstream and what that means for the bill.")
-
-
-class CancelResult(Schema):
-    """The answer to a cancel: the task as it now is, and what happened upstream."""
-
-    task: Task = Field(description="The task, now `canceled`.")
-    upstream_canceled: bool = Field(
-        description="Whether the upstream task was stopped. False for a model the upstream "
-        "cannot cancel: its task keeps running and is billed; wanflow no longer follows it."
-    )
-    billed: Billing = Field(description="What the upstream billed, as far as it says.")
+        self.task: TaskRecord = task
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from wanflow.errors import WanflowError
+from wanflow.errors import TaskNotFound, WanflowError
 from wanflow.schedule import callback_wait_s, next_poll, step_s
-from wanflow.store import StaleWrite, TaskNotFound
+from wanflow.store import StaleWrite
 from wanflow.task import TERMINAL, TaskError
 
 if TYPE_CHECKING:
@@ -64,6 +64,14 @@ class ExecutionNotStarted(WanflowError):
     recorded or created, so the same request may simply be sent again."""
 
     code = "orchestration_unavailable"
+    status = 503
+
+    def public_message(self) -> str:
+        return (
+            "wanflow could not start following the task now (Step Functions is busy or"
+            " unavailable); nothing was recorded or created upstream: send the request again"
+            " shortly (with the same Idempotency-Key, if any)"
+        )
 
 
 class TaskNotRecorded(WanflowError):

@@ -1,4 +1,9 @@
-"""The one table from wanflow errors to HTTP answers, and the error bodies they carry."""
+"""Reading API Gateway proxy requests: the one parser of every route's body, the tenant the
+authorizer vouched for, pagination cursors, the invocation's deadline and the API's own URL.
+
+Every refusal is a `RequestRefused` (400, 413 or 415, naming the field), raised before anything
+acts on the request; the API's exception handler (`wanflow.api`) answers it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import math
 import time
 from typing import Any
 
-from wanflow.errors import INVALID_REQUEST, ErrorBody, ErrorItem, InvalidRequest, WanflowError
+from wanflow.errors import AUTHENTICATION, INVALID_REQUEST, WanflowError
 
 #: Largest request body read. Lambda refuses a synchronous event over 6 MB (6,291,456 bytes), and
 #: on AWS API Gateway answers that itself before any function runs (the local stack passes any
@@ -34,6 +39,8 @@ class RequestRefused(WanflowError):
     """A request whose body or parameters cannot be read: too large (413), of a type that is not
     JSON (415), or not well-formed (400). Raised before anything acts on the request."""
 
+    kind = INVALID_REQUEST
+
     def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.param = status, code, param
@@ -43,13 +50,16 @@ class Unauthenticated(WanflowError):
     """A request reached a handler without a tenant from the authorizer: refused, never guessed."""
 
     code = "unauthorized"
+    status = 401
+    kind = AUTHENTICATION
+    param = "Authorization"
 
 
 def tenant_of(request_context: dict[str, Any] | None) -> str:
     """The tenant the API Gateway authorizer put in the request context.
 
     Fails closed: without one (a route deployed without the authorizer, a test event without
-    it) this raises Unauthenticated, which `to_http` answers with 401.
+    it) this raises Unauthenticated: 401.
     """
     authorizer = (request_context or {}).get("authorizer") or {}
     tenant = authorizer.get("tenant") if isinstance(authorizer, dict) else None
@@ -113,53 +123,6 @@ def public_base_url(event: dict[str, Any], *, http: bool = False) -> str | None:
     if not domain or not stage:
         return None
     return f"{'http' if http else 'https'}://{domain}/{stage}"
-
-
-def error_body(code: str, message: str, kind: str, param: str | None = None) -> dict[str, Any]:
-    """An error JSON of one problem."""
-    item = ErrorItem(type=kind, code=code, message=message, param=param)
-    return ErrorBody.of([item]).model_dump(mode="json")
-
-
-def to_http(exc: WanflowError) -> tuple[int, dict[str, Any]]:
-    """HTTP status and body for an error a handler let through; never a 5xx for bad input.
-
-    A refused request is answered without importing the submission module (boto3 with it): the
-    callback route refuses hostile bodies without the AWS SDK.
-    """
-    if isinstance(exc, Unauthenticated):
-        return 401, error_body(exc.code, exc.message, "authentication_error", "Authorization")
-    if isinstance(exc, RequestRefused):
-        return exc.status, error_body(exc.code, exc.message, INVALID_REQUEST, exc.param)
-    if isinstance(exc, InvalidRequest):
-        return 400, exc.body().model_dump(mode="json")
-    from wanflow.submission import IdempotencyConflict, UpstreamDown, UpstreamRefused
-
-    if isinstance(exc, IdempotencyConflict):
-        return 409, error_body(exc.code, exc.message, "idempotency_error", "Idempotency-Key")
-    if isinstance(exc, UpstreamRefused):
-        body = error_body(exc.upstream_code or exc.code, exc.message, "upstream_error")
-        return 400, {**body, "task": exc.task.public().model_dump(mode="json")}
-    if isinstance(exc, UpstreamDown):
-        # The failed task's own code (upstream_create_outcome_unknown and the retryable ones
-        # differ in what the client must do), not the generic one.
-        code = exc.task.error.code if exc.task.error is not None else exc.code
-        body = error_body(code, exc.message, "upstream_error")
-        return 503, {**body, "task": exc.task.public().model_dump(mode="json")}
-    from wanflow.following import ExecutionNotStarted
-    from wanflow.store import StoreUnavailable
-
-    if isinstance(exc, ExecutionNotStarted):
-        message = (
-            "wanflow could not start following the task now (Step Functions is busy or"
-            " unavailable); nothing was recorded or created upstream: send the request again"
-            " shortly (with the same Idempotency-Key, if any)"
-        )
-        return 503, error_body(exc.code, message, "api_error")
-    if isinstance(exc, StoreUnavailable):
-        message = "the task store is busy or unavailable; nothing was changed, try again shortly"
-        return 503, error_body(exc.code, message, "api_error")
-    return 500, error_body(exc.code, "internal error", "api_error")
 
 
 # --- reading requests: the one parser of every route's body and query --------------------------
@@ -319,21 +282,6 @@ def check_json_value(value: Any) -> None:
                 param = _path((*parts, key))
                 message = f"{param}: the number is out of range"
                 raise RequestRefused(400, "invalid_number", message, param)
-
-
-def query_params(event: dict[str, Any]) -> dict[str, str]:
-    """The query parameters of a proxy event, refused (RequestRefused, 400) when a name or value
-    is not valid Unicode or a value is longer than MAX_QUERY_CHARS."""
-    params = event.get("queryStringParameters") or {}
-    for name, value in params.items():
-        text = "" if value is None else str(value)
-        if not _valid_text(str(name)) or not _valid_text(text):
-            message = "a query parameter is not valid Unicode text"
-            raise RequestRefused(400, "invalid_string", message, None)
-        if len(text) > MAX_QUERY_CHARS:
-            message = f"{name} is {len(text)} characters; at most {MAX_QUERY_CHARS} are allowed"
-            raise RequestRefused(400, "invalid_value", message, str(name))
-    return {str(k): "" if v is None else str(v) for k, v in params.items()}
 
 
 def plausible_id(value: str) -> bool:

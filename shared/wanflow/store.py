@@ -22,7 +22,7 @@ from pydantic import Field
 from pydantic_core import to_jsonable_python
 
 from wanflow.catalog.base import Timing
-from wanflow.errors import WanflowError
+from wanflow.errors import TaskNotFound, WanflowError
 from wanflow.schema import Schema
 from wanflow.task import (
     TERMINAL,
@@ -109,6 +109,10 @@ class StoreUnavailable(WanflowError):
     raises it (the Lambda error type it sees is this class's name)."""
 
     code = "store_unavailable"
+    status = 503
+
+    def public_message(self) -> str:
+        return "the task store is busy or unavailable; nothing was changed, try again shortly"
 
 
 #: DynamoDB's answers that say "not now" rather than "not this request".
@@ -151,12 +155,6 @@ def translate_errors(client: DynamoDBClient) -> DynamoDBClient:
     events.register("after-call.dynamodb", _after_call, unique_id=_HOOK_ID)
     events.register("after-call-error.dynamodb", _after_call_error, unique_id=_HOOK_ID + "-io")
     return client
-
-
-class TaskNotFound(WanflowError):
-    """No task has that id."""
-
-    code = "task_not_found"
 
 
 class TaskExists(WanflowError):

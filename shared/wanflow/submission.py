@@ -41,11 +41,19 @@ from wanflow import observability
 from wanflow.catalog import MODELS, ValidatedRequest, validate
 from wanflow.catalog.base import Timing
 from wanflow.config import Config
-from wanflow.errors import ErrorItem, InvalidRequest, WanflowError
+from wanflow.errors import (
+    IDEMPOTENCY,
+    UPSTREAM,
+    ErrorItem,
+    InvalidRequest,
+    TaskNotFound,
+    WanflowError,
+    error_body,
+)
 from wanflow.following import start_execution
 from wanflow.images import is_data_uri
 from wanflow.signing import callback_url
-from wanflow.store import StaleWrite, TaskExists, TaskNotFound, TaskRecord, TaskStore, now_iso
+from wanflow.store import StaleWrite, TaskExists, TaskRecord, TaskStore, now_iso
 from wanflow.task import TaskError, TaskStatus, WebhookTarget
 from wanflow.upstream import (
     CreateOutcomeUnknown,
@@ -72,27 +80,44 @@ class IdempotencyConflict(WanflowError):
     """The idempotency key was used before with a different request."""
 
     code = "idempotency_key_reused"
+    status = 409
+    kind = IDEMPOTENCY
+    param = "Idempotency-Key"
 
 
 class UpstreamRefused(WanflowError):
     """The upstream rejected the request; the task is recorded as failed."""
 
     code = "upstream_rejected"
+    status = 400
+    kind = UPSTREAM
 
     def __init__(self, message: str, task: TaskRecord, upstream_code: str | None) -> None:
         super().__init__(message)
-        self.task = task
+        self.task: TaskRecord = task
         self.upstream_code = upstream_code
+
+    def error_json(self) -> dict[str, Any]:
+        """Under the upstream's own code, as its documentation names it."""
+        return error_body(self.upstream_code or self.code, self.message, self.kind)
 
 
 class UpstreamDown(WanflowError):
     """The upstream could not take the task now; it is recorded as failed and retryable."""
 
     code = "upstream_unavailable"
+    status = 503
+    kind = UPSTREAM
 
     def __init__(self, message: str, task: TaskRecord) -> None:
         super().__init__(message)
-        self.task = task
+        self.task: TaskRecord = task
+
+    def error_json(self) -> dict[str, Any]:
+        """Under the failed task's own code: `upstream_create_outcome_unknown` and the retryable
+        ones differ in what the client must do."""
+        code = self.task.error.code if self.task.error is not None else self.code
+        return error_body(code, self.message, self.kind)
 
 
 #: What a client whose create ended with an unknown outcome should do, in the task's error.

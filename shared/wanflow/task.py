@@ -222,3 +222,15 @@ class Task(Schema):
     created_at: str = Field(description="ISO 8601 creation time.")
     updated_at: str = Field(description="ISO 8601 time of the last change.")
     completed_at: str | None = Field(default=None, description="ISO 8601 time it became terminal.")
+
+
+class Billing(Schema):
+    """What the upstream billed, or will bill, for a canceled task."""
+
+    cost_usd: Decimal | None = Field(
+        default=None,
+        description="Cost in USD as the upstream reported it when the task was canceled; null "
+        "when it reported none (it documents usage only for completed tasks).",
+    )
+    discount: Decimal | None = Field(default=None, description="Discount the upstream applied.")
+    note: str = Field(description="What happened upstream and what that means for the bill.")

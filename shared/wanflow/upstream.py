@@ -39,7 +39,7 @@ from pydantic import Field
 from wanflow import observability
 from wanflow.catalog import ValidatedRequest, get_model
 from wanflow.catalog.responses import UpstreamSnapshot, read_snapshot, task_id_of
-from wanflow.errors import WanflowError
+from wanflow.errors import UPSTREAM, WanflowError
 from wanflow.schema import Schema
 
 logger = logging.getLogger(__name__)
@@ -77,9 +77,15 @@ class RetryPolicy:
 
 
 class UpstreamError(WanflowError):
-    """Base of every failure talking to the upstream."""
+    """Base of every failure talking to the upstream. The API sees one only where the upstream
+    was asked before anything changed (a cancel): `public_message` says so."""
 
     code = "upstream_error"
+
+    def public_message(self) -> str:
+        if self.status == 500:
+            return super().public_message()
+        return f"the upstream could not be asked now, so nothing changed: {self.message}"
 
 
 class UpstreamRejected(UpstreamError):
@@ -104,6 +110,8 @@ class UpstreamThrottled(UpstreamError):
     """The upstream answered 429 (after retries, for reads); nothing was created."""
 
     code = "upstream_throttled"
+    status = 503
+    kind = UPSTREAM
 
     def __init__(self, message: str, retry_after_s: float | None) -> None:
         super().__init__(message)
@@ -114,6 +122,8 @@ class UpstreamUnavailable(UpstreamError):
     """5xx or transport failures outlasted the retries. For a create: surely nothing was created."""
 
     code = "upstream_unavailable"
+    status = 503
+    kind = UPSTREAM
 
 
 class CreateNotStarted(UpstreamUnavailable):

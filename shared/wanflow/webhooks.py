@@ -40,10 +40,10 @@ from pydantic import Field, ValidationError
 
 from wanflow import observability
 from wanflow.config import Config, ConfigError
-from wanflow.errors import ErrorItem, WanflowError
+from wanflow.errors import ErrorItem, TaskNotFound, WanflowError
 from wanflow.results import present
 from wanflow.schema import Schema
-from wanflow.store import StoreUnavailable, TaskNotFound, TaskRecord, TaskStore
+from wanflow.store import StoreUnavailable, TaskRecord, TaskStore
 from wanflow.task import TERMINAL, WEBHOOK_EVENTS, TaskStatus, WebhookEvent, WebhookTarget
 
 if TYPE_CHECKING:

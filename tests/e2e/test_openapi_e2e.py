@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from wanflow import openapi
+from wanflow import api_docs
 from wanflow_local.stack import LocalStack
 
 
@@ -17,7 +17,7 @@ def test_openapi_json_is_the_committed_document_with_the_url_it_was_read_from(
     document = answer.json()
     # The API's own base URL, so Swagger UI and schemathesis call this stack, not "/prod".
     assert document["servers"] == [{"url": stack.api.url}]
-    assert document["paths"] == openapi.published()["paths"]
+    assert document["paths"] == api_docs.published()["paths"]
 
 
 def test_docs_is_a_swagger_ui_page_that_needs_no_internet(stack: LocalStack) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from faultkit import FLASH, Scenario, outputs_stored_once, wait_for
 
-from wanflow.store import TaskNotFound
+from wanflow.errors import TaskNotFound
 from wanflow.submission import task_id_for
 from wanflow.task import TaskStatus
 from wanflow_local.aws import wait_for_execution

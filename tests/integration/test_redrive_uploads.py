@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from stackkit import request
 
-from wanflow.store import TaskNotFound
+from wanflow.errors import TaskNotFound
 from wanflow.task import TaskStatus
 from wanflow.uploads import upload_task_id
 from wanflow_client.cli import main

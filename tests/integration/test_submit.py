@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from stackkit import event, invoke, request, submit
 
-from wanflow.store import TaskNotFound
+from wanflow.errors import TaskNotFound
 from wanflow.submission import Submitter, UpstreamDown, task_id_for
 from wanflow.upstream import RetryPolicy, UpstreamClient
 from wanflow_local.stack import LocalStack

@@ -23,8 +23,8 @@ from PIL import Image
 from simkit import Naps
 from stackkit import request
 
+from wanflow.errors import TaskNotFound
 from wanflow.runtime import Runtime
-from wanflow.store import TaskNotFound
 from wanflow.task import TaskStatus
 from wanflow.uploads import (
     IMAGE_READER_SESSION_S,

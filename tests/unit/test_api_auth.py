@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from wanflow.apikeys import KeyOwner, allow_policy, bearer_key
-from wanflow.http import Unauthenticated, tenant_of, to_http
+from wanflow.http import Unauthenticated, tenant_of
 from wanflow_local.apiauth import ApiAuth, Authorization, TokenAuthorizer, policy_allows
 
 API = "arn:aws:execute-api:us-east-1:123456789012:api1/prod"
@@ -141,7 +141,7 @@ def test_bearer_key(header: str | None, key: str | None) -> None:
 def test_no_tenant_in_the_request_context_is_a_401(context: dict[str, Any] | None) -> None:
     with pytest.raises(Unauthenticated) as raised:
         tenant_of(context)
-    status, body = to_http(raised.value)
+    status, body = raised.value.status, raised.value.error_json()
     assert status == 401
     assert body["error"]["param"] == "Authorization"
     json.dumps(body)  # the body is plain JSON

@@ -10,7 +10,8 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from wanflow import openapi
+from wanflow import api_docs
+from wanflow_local import openapi
 from wanflow.catalog import MODELS
 from wanflow_local.cfn import load_template
 
@@ -106,24 +107,39 @@ def test_every_valid_example_request_matches_the_submit_body_schema(example: str
 def test_the_submit_body_names_every_catalog_model_and_refuses_an_unknown_one() -> None:
     document = _document()
     body = document["paths"]["/v1/tasks"]["post"]["requestBody"]["content"]["application/json"]
-    assert set(body["schema"]["discriminator"]["mapping"]) == set(MODELS)
+    assert body["schema"] == {"$ref": "#/components/schemas/TaskRequest"}
+    request = document["components"]["schemas"]["TaskRequest"]
+    assert set(request["discriminator"]["mapping"]) == set(MODELS)
     validator = _submit_validator(document)
     assert not validator.is_valid({"model": "wan9", "prompt": "a cat"})
     assert not validator.is_valid({"model": "wan2.6", "prompt": "a cat", "colour": "red"})
 
 
+def test_try_it_out_offers_one_runnable_example_per_model() -> None:
+    document = _document()
+    body = document["paths"]["/v1/tasks"]["post"]["requestBody"]["content"]["application/json"]
+    examples = body["examples"]
+    # One per model, each a valid request of that model (no megabyte-long data URI)
+    assert set(examples) == set(MODELS)
+    validator = _submit_validator(document)
+    for model, example in examples.items():
+        assert example["value"]["model"] == model
+        assert list(validator.iter_errors(example["value"])) == []
+        assert "data:" not in json.dumps(example["value"])
+
+
 def test_the_served_document_names_the_server_the_caller_reached() -> None:
-    served = openapi.published("https://api.example.com/prod")
+    served = api_docs.published("https://api.example.com/prod")
     assert served["servers"] == [{"url": "https://api.example.com/prod"}]
     assert served["paths"] == _document()["paths"]
-    assert openapi.published()["servers"][0]["url"] == openapi.DEFAULT_SERVER
+    assert api_docs.published()["servers"][0]["url"] == openapi.DEFAULT_SERVER
 
 
 def test_the_docs_page_is_self_contained_and_cannot_be_broken_by_a_description() -> None:
     # GIVEN a document with a description that would close the page's <script>
     document = {**_document(), "info": {"title": "x", "version": "1", "description": "</script>"}}
-    page = openapi.docs_page(document)
-    plain = openapi.docs_page(_document())
+    page = api_docs.docs_page(document)
+    plain = api_docs.docs_page(_document())
     # THEN it is escaped, and the page loads nothing from elsewhere (it works offline)
     assert page.count("</script>") == plain.count("</script>")
     assert "<\\/script>" in page
