@@ -1,8 +1,8 @@
 """`sam build` as Lambda needs it, then the artifacts' sizes.
 
 SAM writes timestamp-checked `.pyc` files, but the deployed zip dates every source to 1980, so
-Lambda rejects them all and compiles again on every cold start (about twice the init time, see
-NOTES.md). After the build, everything is recompiled for the runtime's Python with
+Lambda rejects them all and compiles again on every cold start (about twice the init time).
+After the build, everything is recompiled for the runtime's Python with
 `--invalidation-mode unchecked-hash`, which does not look at timestamps.
 
 `sam build` without Docker needs a real `python3.12` first on PATH (not a pyenv shim): it is

@@ -1,5 +1,14 @@
 """The whole system on one machine: moto running template.yaml, its API on loopback, and the
 upstream simulator (or a real aggregator). Used by the tests, the benchmarks and the local stack.
+
+`local_stack()` starts, in this order, the simulator, moto (from nothing, as a new account), the
+local stand-in of the Parameters and Secrets extension, the transformed template's resources
+(`deploy`), the upstream key and the development key (`wf_local_dev_key`, tenant `default`), API
+Gateway on loopback, the S3 notifications and the SQS event sources; it stops all of them on exit,
+whatever happened. The time scale (`time_scale`) goes to both the simulator and the template's
+TimeScale, so the upstream's durations and every wait, timeout and deadline of wanflow shrink
+alike. With the simulator, its upstream callbacks come back over plain HTTP to the local API;
+with a real aggregator there is no public URL for them and every model is polled.
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""Configuration from the environment, read once and checked: a missing name fails fast."""
+"""Configuration from the environment, read once and checked: a missing name fails fast.
+
+What is guaranteed: a required setting that is missing or malformed raises `ConfigError` naming
+the variable, at a function's init (`Runtime.from_environ`); resource names (table, bucket,
+secrets) never have defaults. The time scale is applied here: `scaled_wait` and `scaled_timeout`
+turn upstream seconds into whole seconds of this deployment's clock (a wait never under 1 s, a
+timeout never earlier than meant). The settle window (`submit_settle_s`) is wall-clock, unscaled.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,12 @@
 """Local checks of images the upstream would otherwise reject after a round trip.
 
-Only images we hold the bytes of can be checked: data URIs in a request, and uploads. Pillow is
-imported on first use, so importing this module (and the catalog) stays cheap.
+Only images we hold the bytes of can be checked: data URIs in a request, and uploads. What is
+guaranteed: an image that passes is at most 10 MB, of a format every model accepts (JPEG, PNG,
+BMP, WEBP), within the model's side range, and a PNG without alpha; one that does not raises
+`ImageProblem` with a stable code (`image_too_large`, `unsupported_image_format`,
+`image_has_alpha`, `image_dimensions`, `invalid_image`, `invalid_data_uri`). An oversized data
+URI is refused before it is decoded, and only the image's header is read, never its pixels.
+Pillow is imported on first use, so importing this module (and the catalog) stays cheap.
 """
 
 from __future__ import annotations

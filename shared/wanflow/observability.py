@@ -18,8 +18,8 @@ would flood the console and the X-Ray SDK (0.2–0.4 s to import) would trace no
 `POWERTOOLS_METRICS_DISABLED` and `POWERTOOLS_TRACE_DISABLED` override both ways (the tests set
 `POWERTOOLS_METRICS_DISABLED=false` to read the metrics).
 
-Nothing here imports boto3 or the X-Ray SDK: the webhook receiver must answer a forged callback
-without loading them.
+Nothing here imports boto3 or the X-Ray SDK: the callbacks function (upstream callbacks) must
+refuse a forged callback without loading them.
 """
 
 from __future__ import annotations

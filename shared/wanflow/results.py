@@ -1,4 +1,10 @@
-"""Tasks as clients see them: results only ever from our bucket, as short-lived presigned URLs."""
+"""Tasks as clients see them: results only ever from our bucket, as short-lived presigned URLs.
+
+What is guaranteed: an output's URL is a presigned GET of the copy finalize made under
+`results/`, minted afresh on every read (an API answer, a client webhook attempt) and valid for
+an hour, with its `expires_at`; never the upstream's link, so an output without our copy has no
+URL. Nothing is written.
+"""
 
 from __future__ import annotations
 

@@ -1,17 +1,22 @@
-"""When to look at an upstream task next: cheap (few polls) and prompt (small detection delay).
+"""The poll schedule: when the poll loop's next look at an upstream task is, cheap (few looks)
+and prompt (a short time to detect).
 
 A pure function of the model's timing, the time elapsed since the task was created, the progress
-the upstream last reported and the poll count; everything is in upstream seconds (the local stack
-scales them). The shape:
+the upstream last reported and the looks made so far; everything is in upstream seconds (the
+deployment's time scale is applied by the caller, `Config.scaled_wait`). The shape:
 
 - nothing is looked at before the fast end of the realistic range (`low_s`): the first look is
   there, or sooner when the upstream's progress says it is nearly done;
-- inside the range, looks on a fixed grid from the fast end (every 6 % of the expected duration,
-  at least 1 s apart), so a finish is seen within one step: under 9 % of the generation time even
-  for the fastest realistic task. The grid is anchored to the task's creation, not to the last
-  look, so the time a check itself takes does not add up from one look to the next;
-- past the slow end (`high_s`), the step grows with how overdue the task is, up to a cap, and
-  the deadline and the poll limit end the loop.
+- inside the range, looks on a fixed grid from the fast end (one step: 6 % of the expected
+  duration, at least 1 s), so a finish is seen within one step: under 9 % of the generation time
+  even for the fastest realistic task. The grid is anchored to the task's creation, not to the
+  last look, so the time a look itself takes does not add up from one look to the next;
+- past the slow end (`high_s`), the step grows with how overdue the task is, up to a cap.
+
+What is guaranteed: no wait ends past the deadline (the last look is at the deadline itself, so a
+task that ends just before it is still seen), and the deadline or the look limit (`MAX_POLLS`)
+always ends the loop (`give_up`: the task is timed out). `callback_wait_s` is how long the
+callback model waits for its upstream callback before the poll loop takes over.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The base of every wanflow pydantic model."""
+"""The base of every wanflow pydantic model: validators built on first use, not at import.
+
+Models describe data (their `Field` descriptions become the OpenAPI document) and do no I/O.
+"""
 
 from __future__ import annotations
 

@@ -2,10 +2,17 @@
 and the cache every function keeps them in for a bounded time (`SecretCache`).
 
 The extension is a layer that serves Secrets Manager on localhost and caches what it read. Going
-through it keeps boto3 out of a function that needs nothing else from AWS on a path: the webhook
-receiver rejects a forged callback with the signing secret alone, so that path never imports
-boto3 (about 200 ms of cold start). The extension answers only during an invocation, never
-during a function's init, so secrets are read on first use.
+through it keeps boto3 out of a function that needs nothing else from AWS on a path: the
+callbacks function rejects a forged upstream callback with the signing secret alone, so that path
+never imports boto3 (about 200 ms of cold start). The extension answers only during an
+invocation, never during a function's init, so secrets are read on first use.
+
+What is guaranteed: a value is used for at most `CACHE_TTL_S` (2 minutes; plus the extension's
+own cache, up to 5 minutes, when read through it), so a rotated secret reaches warm functions; a
+read that fails once a value is held keeps that value; after a refusal (an upstream 401, a
+callback signature that does not match) a secret is read again at once, but at most once per
+`REREAD_AFTER_S`, so a flood of forged callbacks is not a flood of reads. The local stand-in of
+the extension is `wanflow_local.secrets_extension`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""Signatures of the callback URLs wanflow hands the upstream.
+"""Signatures of the callback URLs wanflow hands the upstream, for its upstream callbacks.
 
 The upstream cannot sign its callbacks, so the URL carries the proof: `sig` is an HMAC-SHA256 of
-the task id under a secret only wanflow knows. Verification is constant-time and fails closed.
+the task id under a secret only wanflow knows (`CallbackSigningSecret`). Verification is
+constant-time and fails closed: a missing or malformed signature, or an empty secret, is refused.
+A URL the upstream would not take (not HTTPS, over 2048 characters) is not made at all: the task
+is then polled (its completion is `poll`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Callbacks as the flash model's seed (001) documents them.
+"""Upstream callbacks as the callback model's seed (001, `wan2.6-image-to-video-flash`) documents
+them: what wanflow's callbacks function receives.
 
 A POST of the task object as JSON to `callback_url` when the task finishes; each attempt times
 out after 10 s; after a failed attempt it is retried, 1, 2 and then 4 s after that failure, and
