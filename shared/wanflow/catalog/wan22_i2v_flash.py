@@ -10,13 +10,11 @@ from wanflow.catalog.base import (
     GENERATION_ROUTE,
     ExpectedOutput,
     ModelSpec,
-    Problems,
-    Seed,
-    Strict,
     Timing,
-    image_ref,
     with_input_img_url,
 )
+from wanflow.catalog.fields import Seed, Strict, image_ref
+from wanflow.catalog.problems import Problems
 from wanflow.task import Vocabulary
 
 PROMPT_LIMIT = 800

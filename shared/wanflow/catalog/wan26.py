@@ -12,18 +12,9 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from wanflow.catalog.base import (
-    TASKS_ROUTE,
-    ExpectedOutput,
-    ModelSpec,
-    Problems,
-    Seed,
-    Strict,
-    Timing,
-    UrlOnly,
-    pick,
-    present,
-)
+from wanflow.catalog.base import TASKS_ROUTE, ExpectedOutput, ModelSpec, Timing
+from wanflow.catalog.fields import Seed, Strict, UrlOnly
+from wanflow.catalog.problems import Problems, pick, present
 from wanflow.task import Vocabulary
 
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4"]

@@ -17,18 +17,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from wanflow.catalog.base import (
-    GENERATION_ROUTE,
-    ExpectedOutput,
-    ModelSpec,
-    Problems,
-    Seed,
-    Strict,
-    Timing,
-    image_ref,
-    pick,
-    present,
-)
+from wanflow.catalog.base import GENERATION_ROUTE, ExpectedOutput, ModelSpec, Timing
+from wanflow.catalog.fields import Seed, Strict, image_ref
+from wanflow.catalog.problems import Problems, pick, present
 from wanflow.task import Vocabulary
 
 TEXT_LIMIT = 2000

@@ -10,16 +10,11 @@ from wanflow.catalog.base import (
     GENERATION_ROUTE,
     ExpectedOutput,
     ModelSpec,
-    Problems,
-    Seed,
-    Strict,
     Timing,
-    UrlOnly,
-    image_ref,
-    pick,
-    present,
     with_input_img_url,
 )
+from wanflow.catalog.fields import Seed, Strict, UrlOnly, image_ref
+from wanflow.catalog.problems import Problems, pick, present
 from wanflow.task import Vocabulary
 
 PROMPT_LIMIT = 1500

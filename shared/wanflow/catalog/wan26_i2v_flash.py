@@ -12,17 +12,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from wanflow.catalog.base import (
-    TASKS_ROUTE,
-    CallbackUrl,
-    ExpectedOutput,
-    ModelSpec,
-    Problems,
-    Strict,
-    Timing,
-    UrlOnly,
-    pick,
-)
+from wanflow.catalog.base import TASKS_ROUTE, ExpectedOutput, ModelSpec, Timing
+from wanflow.catalog.fields import CallbackUrl, Strict, UrlOnly
+from wanflow.catalog.problems import Problems, pick
 from wanflow.task import Vocabulary
 
 PROMPT_LIMIT = 1500
