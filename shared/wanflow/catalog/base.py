@@ -1,22 +1,24 @@
 """What every catalog entry declares, and the one path a request takes through it.
 
 A model module declares a pydantic request schema (types, enums, ranges, defaults: the body as
-its seed documents it, built from `fields`) and a `ModelSpec` subclass with the rules that span
-fields. `ModelSpec.validate` runs both on every request and reports every problem it finds, each
-naming its field (`problems`), so a client fixes a request in one round trip.
+its seed documents it, built from `fields`) and a `ModelSpec[Request]` subclass: its route,
+vocabulary, modes, where its input image goes, which texts the upstream cuts, and the rules that
+span fields. `ModelSpec.validate` runs the schema and those rules on every request and reports
+every problem found, each naming its field (`problems`), so a client fixes a request in one round
+trip; a valid request reaches the model's own methods already parsed as its `Request` type.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from enum import Enum, StrEnum
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import ConfigDict, Field, ValidationError
 
 from wanflow.catalog.fields import Strict
-from wanflow.catalog.problems import Notice, Problems
+from wanflow.catalog.problems import Notice, Problems, pick
 from wanflow.errors import InvalidRequest
 from wanflow.schema import Schema
 from wanflow.task import Vocabulary
@@ -108,16 +110,36 @@ class ValidatedRequest(Schema):
     timing: Timing = Field(description="Expected generation time upstream, range and deadline.")
 
 
-def with_input_img_url(body: dict[str, Any], url: str) -> dict[str, Any]:
-    """The body with `url` as `input.img_url` (the generation family's first frame)."""
-    return {**body, "input": {**body.get("input", {}), "img_url": url}}
-
-
 # --- the spec ------------------------------------------------------------------------------
 
 
-class ModelSpec(ABC):
-    """One upstream model: its schema, rules, route, vocabulary and timing."""
+class ImageSlot(Enum):
+    """Where a model's request takes its input image (an upload is passed upstream by URL)."""
+
+    IMAGE_URLS = "image_urls"  # the one entry of a top-level list
+    INPUT_IMG_URL = "input.img_url"  # the generation family's first frame
+    MESSAGE_CONTENT = "input.messages[0].content"  # an {"image": url} part after the others
+
+    def place(self, body: dict[str, Any], url: str) -> dict[str, Any]:
+        """A copy of `body` with `url` as its input image; `body` itself is left as it was."""
+        if self is ImageSlot.IMAGE_URLS:
+            return {**body, "image_urls": [url]}
+        if self is ImageSlot.INPUT_IMG_URL:
+            return {**body, "input": {**body.get("input", {}), "img_url": url}}
+        messages = body.get("input", {}).get("messages") or [{"role": "user", "content": []}]
+        first = {**messages[0], "content": [*messages[0].get("content", []), {"image": url}]}
+        return {**body, "input": {**body.get("input", {}), "messages": [first, *messages[1:]]}}
+
+
+#: A model's request schema.
+RequestT = TypeVar("RequestT", bound=Strict)
+
+
+class ModelSpec(ABC, Generic[RequestT]):
+    """One upstream model: its schema, rules, route, vocabulary and timing.
+
+    Every method given a request gets it as the model's own `RequestT`, parsed and valid.
+    """
 
     id: ClassVar[str]
     title: ClassVar[str]
@@ -126,19 +148,25 @@ class ModelSpec(ABC):
     route: ClassVar[Route]
     vocabulary: ClassVar[Vocabulary]
     accepts_callback: ClassVar[bool] = False
-    request_model: ClassVar[type[Strict]]
+    # Set on the class like the others; not a ClassVar only because one cannot hold a TypeVar.
+    request_model: type[RequestT]
 
+    #: Where the request takes an input image; None for a model that takes none.
+    image_slot: ClassVar[ImageSlot | None] = None
     #: Side range (px) of the model's input image, for checking an uploaded one; None when the
     #: model takes no image or its seed gives no range.
     image_sides: ClassVar[tuple[int, int] | None] = None
+    #: Texts the upstream cuts to a length, as (dotted path, characters), in the order warned.
+    text_limits: ClassVar[tuple[tuple[str, int], ...]] = ()
 
     def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
         """The request with `url` as its input image (an upload, passed upstream by URL).
 
         Raises ValueError for a model that takes no input image.
         """
-        del body, url
-        raise ValueError(f"{self.id} takes no input image")
+        if self.image_slot is None:
+            raise ValueError(f"{self.id} takes no input image")
+        return self.image_slot.place(body, url)
 
     def recode(self, param: str | None, code: str) -> str:
         """Map a generic error code to the model's own (only wan26_i2i has its own codes)."""
@@ -149,20 +177,30 @@ class ModelSpec(ABC):
         """Rules spanning several fields, run on the raw body even when a field failed."""
         del raw, problems
 
-    @abstractmethod
-    def mode_of(self, request: Any) -> str:
-        """The mode a valid request runs in."""
+    def mode_of(self, request: RequestT) -> str:
+        """The mode a valid request runs in: the only one, unless the model has several."""
+        del request
+        if len(self.modes) != 1:
+            raise NotImplementedError(f"{self.id} has several modes; it must route a request")
+        return self.modes[0]
+
+    def normalise(self, request: RequestT, problems: Problems) -> dict[str, Any]:
+        """The upstream body of a valid request: defaults applied, and each of `text_limits`
+        cut as the upstream would, with a warning. A model with more to do extends this."""
+        body = request.model_dump(exclude_none=True)
+        for path, limit in self.text_limits:
+            outer, _, key = path.rpartition(".")
+            parent = pick(body, outer, dict) if outer else body
+            if parent is not None and isinstance(parent.get(key), str):
+                parent[key] = problems.truncate(path, parent[key], limit)
+        return body
 
     @abstractmethod
-    def normalise(self, request: Any, problems: Problems) -> dict[str, Any]:
-        """The upstream body of a valid request: defaults applied, truncations done and warned."""
-
-    @abstractmethod
-    def timing(self, request: Any) -> Timing:
+    def timing(self, request: RequestT) -> Timing:
         """Expected duration, range and deadline of a valid request."""
 
     @abstractmethod
-    def expected_output(self, request: Any) -> ExpectedOutput:
+    def expected_output(self, request: RequestT) -> ExpectedOutput:
         """What a valid request should produce."""
 
     def validate(self, raw: dict[str, Any]) -> ValidatedRequest:
@@ -171,7 +209,7 @@ class ModelSpec(ABC):
         Returns the normalised request, or raises InvalidRequest listing every problem found.
         """
         problems = Problems()
-        parsed: Strict | None = None
+        parsed: RequestT | None = None
         try:
             parsed = self.request_model.model_validate(raw)
         except ValidationError as exc:
