@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from urllib.parse import quote
 
-from wanflow.catalog.base import MAX_CALLBACK_URL
+from wanflow.catalog.fields import MAX_CALLBACK_URL
 
 
 def sign(task_id: str, secret: str) -> str:

@@ -200,7 +200,7 @@ def check_url(url: Any, param: str, code: str, *, allow_http: bool) -> list[Erro
     if "@" in parts.netloc:
         # The URL is stored, shown in the task, the delivery log and every payload: a password
         # in it would be handed to whoever reads any of those.
-        from wanflow.catalog.base import CREDENTIALS_IN_URL
+        from wanflow.catalog.fields import CREDENTIALS_IN_URL
 
         return problem(CREDENTIALS_IN_URL.format(param))
     try:

@@ -53,7 +53,7 @@ _PER_IMAGE_USD = Decimal("0.03")
 _FLASH_ESTIMATE_S = 120
 
 
-def error_codes(spec: ModelSpec) -> dict[str, str]:
+def error_codes(spec: ModelSpec[Any]) -> dict[str, str]:
     """The generation error codes a model's failed tasks may carry, with their messages."""
     if spec.route.family is Family.TASKS:
         return dict(_TASKS_ERRORS)
@@ -61,7 +61,7 @@ def error_codes(spec: ModelSpec) -> dict[str, str]:
     return {prefix + suffix: message for suffix, message in _GENERATION_ERRORS.items()}
 
 
-def default_fail_code(spec: ModelSpec) -> str:
+def default_fail_code(spec: ModelSpec[Any]) -> str:
     """The code a failing task carries when the fault names none: an internal error."""
     return next(iter(error_codes(spec)))
 
@@ -79,7 +79,7 @@ class SimTask:
     """One upstream task. Its timeline is fixed at creation; only a cancel changes it."""
 
     id: str
-    spec: ModelSpec
+    spec: ModelSpec[Any]
     request: ValidatedRequest
     created_epoch: int
     created_at: float  # monotonic seconds
@@ -137,7 +137,7 @@ class SimTask:
         return {name: i for i, name in enumerate(names)}
 
 
-def _task_id(spec: ModelSpec, created_epoch: int) -> str:
+def _task_id(spec: ModelSpec[Any], created_epoch: int) -> str:
     # Ids come from uuid4, not the seeded RNG: a restarted simulator must not reuse them.
     if spec.route.family is Family.TASKS:  # the shape seed 001 shows
         return f"task-unified-{created_epoch}-{uuid.uuid4().hex[:8]}"
@@ -160,7 +160,7 @@ def _parts(request: ValidatedRequest, rng: random.Random) -> list[Part]:
     return parts
 
 
-def _cost(spec: ModelSpec, request: ValidatedRequest, parts: list[Part]) -> Decimal:
+def _cost(spec: ModelSpec[Any], request: ValidatedRequest, parts: list[Part]) -> Decimal:
     expected = request.expected_output
     if spec.output_type == "image":
         return _PER_IMAGE_USD * sum(p.type == "image" for p in parts)
@@ -171,7 +171,7 @@ def _cost(spec: ModelSpec, request: ValidatedRequest, parts: list[Part]) -> Deci
 
 
 def plan_task(
-    spec: ModelSpec,
+    spec: ModelSpec[Any],
     request: ValidatedRequest,
     *,
     fate: TaskFate,

@@ -9,7 +9,7 @@ from wanflow.catalog import wan22_i2v_flash, wan26, wan26_i2i, wan26_i2v, wan26_
 from wanflow.catalog.base import ModelSpec, ValidatedRequest
 from wanflow.errors import ErrorItem, InvalidRequest
 
-MODELS: Mapping[str, ModelSpec] = {
+MODELS: Mapping[str, ModelSpec[Any]] = {
     spec.id: spec
     for spec in (
         wan26_i2v.SPEC,
@@ -21,7 +21,7 @@ MODELS: Mapping[str, ModelSpec] = {
 }
 
 
-def get_model(model_id: str) -> ModelSpec:
+def get_model(model_id: str) -> ModelSpec[Any]:
     """The catalog entry of an upstream model id; KeyError if there is none."""
     return MODELS[model_id]
 

@@ -1,37 +1,27 @@
-"""What every catalog entry provides, and the machinery that turns its rules into errors.
+"""What every catalog entry declares, and the one path a request takes through it.
 
 A model module declares a pydantic request schema (types, enums, ranges, defaults: the body as
-its seed documents it) and a `ModelSpec` subclass with the rules that span fields. `validate`
-runs both on every request and reports every problem it finds, each naming its field, so a
-client fixes a request in one round trip.
+its seed documents it, built from `fields`) and a `ModelSpec[Request]` subclass: its route,
+vocabulary, modes, where its input image goes, which texts the upstream cuts, and the rules that
+span fields. `ModelSpec.validate` runs the schema and those rules on every request and reports
+every problem found, each naming its field (`problems`), so a client fixes a request in one round
+trip; a valid request reaches the model's own methods already parsed as its `Request` type.
 """
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import urlsplit
+from enum import Enum, StrEnum
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, ConfigDict, Field, ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic import ConfigDict, Field, ValidationError
 
-from wanflow.errors import ErrorItem, InvalidRequest
-from wanflow.images import ImageProblem, check_data_uri_image, is_data_uri
+from wanflow.catalog.fields import Strict
+from wanflow.catalog.problems import Notice, Problems, pick
+from wanflow.errors import InvalidRequest
 from wanflow.schema import Schema
 from wanflow.task import Vocabulary
-
-MAX_SEED = 2_147_483_647
-MAX_CALLBACK_URL = 2048
-#: Why a webhook URL with `user:password@` is refused: it is stored and shown in the task, the
-#: delivery log and every payload.
-CREDENTIALS_IN_URL = (
-    "{} must not carry credentials (user:password@); authenticate the webhook by its signature "
-    "(GET /v1/webhooks/secret)"
-)
 
 
 class Family(StrEnum):
@@ -94,14 +84,6 @@ class Timing(Schema):
 # --- results --------------------------------------------------------------------------------
 
 
-class Notice(Schema):
-    """A warning: something the upstream will silently ignore or truncate."""
-
-    code: str = Field(description="Stable warning code.")
-    message: str = Field(description="What will happen, for a person.")
-    param: str | None = Field(default=None, description="Dotted path of the field concerned.")
-
-
 class ExpectedOutput(Schema):
     """What the task should produce."""
 
@@ -128,209 +110,36 @@ class ValidatedRequest(Schema):
     timing: Timing = Field(description="Expected generation time upstream, range and deadline.")
 
 
-# --- field types with their own rules ------------------------------------------------------
-
-
-class Strict(Schema):
-    """Base of every request schema: JSON types exactly, unknown fields refused."""
-
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-
-def _http_url(value: str, what: str, code: str = "invalid_url") -> str:
-    if any(c.isspace() for c in value):
-        raise PydanticCustomError(code, "{what} must not contain spaces", {"what": what})
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
-        raise PydanticCustomError(code, "{what} must be an http(s) URL", {"what": what})
-    return value
-
-
-def _url_only(value: str) -> str:
-    if is_data_uri(value):
-        raise PydanticCustomError(
-            "base64_not_supported",
-            "this model accepts only http(s) URLs here, not base64 data URIs; "
-            "upload the file and pass its URL",
-        )
-    return _http_url(value, "a URL")
-
-
-def image_ref(min_side: int, max_side: int) -> Callable[[str], str]:
-    """A validator for an image given as a URL or a data URI (the data URI is checked here)."""
-
-    def check(value: str) -> str:
-        if not is_data_uri(value):
-            return _http_url(value, "an image reference (URL or data URI)")
-        try:
-            check_data_uri_image(value, min_side, max_side)
-        except ImageProblem as problem:
-            raise PydanticCustomError(problem.code, problem.message) from None
-        return value
-
-    return check
-
-
-def _callback_url(value: str) -> str:
-    if len(value) > MAX_CALLBACK_URL:
-        raise PydanticCustomError(
-            "invalid_callback_url",
-            "callback_url is {n} characters; at most {limit} are allowed",
-            {"n": len(value), "limit": MAX_CALLBACK_URL},
-        )
-    if urlsplit(value).scheme.lower() != "https":
-        raise PydanticCustomError("invalid_callback_url", "callback_url must be an HTTPS URL")
-    if "@" in urlsplit(value).netloc:  # the same refusal as the API's (webhooks.check_url)
-        raise PydanticCustomError("invalid_callback_url", CREDENTIALS_IN_URL.format("callback_url"))
-    return _http_url(value, "callback_url", "invalid_callback_url")
-
-
-#: An http(s) URL; base64 data refused with a clear message.
-UrlOnly = Annotated[str, AfterValidator(_url_only)]
-#: An HTTPS URL of at most 2048 characters.
-CallbackUrl = Annotated[str, AfterValidator(_callback_url)]
-#: A seed as every model documents it.
-Seed = Annotated[int, Field(ge=0, le=MAX_SEED, description="Random seed, 0..2147483647.")]
-
-
-def with_input_img_url(body: dict[str, Any], url: str) -> dict[str, Any]:
-    """The body with `url` as `input.img_url` (the generation family's first frame)."""
-    return {**body, "input": {**body.get("input", {}), "img_url": url}}
-
-
-# --- turning failures into error items -----------------------------------------------------
-
-_PYDANTIC_CODES = {
-    "missing": "missing_field",
-    "extra_forbidden": "unknown_field",
-    "literal_error": "invalid_value",
-    "enum": "invalid_value",
-    "greater_than_equal": "out_of_range",
-    "less_than_equal": "out_of_range",
-    "greater_than": "out_of_range",
-    "less_than": "out_of_range",
-    "too_short": "invalid_length",
-    "too_long": "invalid_length",
-    "string_too_short": "invalid_length",
-    "string_too_long": "invalid_length",
-}
-
-
-def param_of(loc: tuple[int | str, ...]) -> str | None:
-    """Render a pydantic location as a dotted path: ('input', 'messages', 0) → input.messages[0]."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or None
-
-
-def _code_of(error_type: str) -> str:
-    if error_type in _PYDANTIC_CODES:
-        return _PYDANTIC_CODES[error_type]
-    if error_type.endswith(("_type", "_parsing")):
-        return "invalid_type"
-    return error_type  # our own PydanticCustomError codes
-
-
-def _message_of(err: Any, param: str | None) -> str:
-    kind, msg, given = err["type"], err["msg"], err.get("input")
-    if kind == "missing":
-        return f"{param} is required"
-    if kind == "extra_forbidden":
-        return f"{param} is not a documented parameter of this model"
-    text = f"{param}: {msg}" if param else msg
-    if kind in {"literal_error", "enum"} and isinstance(given, str):
-        choices = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
-        near = [c for c in choices if c.lower() == given.lower()]
-        if near:
-            return f"{text} (got {given!r}; did you mean {near[0]!r}?)"
-    if kind in _PYDANTIC_CODES and isinstance(given, int | float | str) and kind != "missing":
-        return f"{text} (got {given!r})"
-    return text
-
-
-#: Audio file extensions wanflow recognises in a URL (to refuse the formats a model does not take).
-_KNOWN_AUDIO = (".mp3", ".wav", ".aac", ".m4a", ".ogg", ".flac", ".opus", ".wma")
-
-
-class Problems:
-    """Collects the errors and warnings of one validation."""
-
-    def __init__(self) -> None:
-        self.errors: list[ErrorItem] = []
-        self.warnings: list[Notice] = []
-
-    def error(self, param: str | None, code: str, message: str) -> None:
-        """Record a problem that makes the request invalid."""
-        self.errors.append(ErrorItem(code=code, message=message, param=param))
-
-    def warn(self, param: str | None, code: str, message: str) -> None:
-        """Record something the upstream will silently ignore or truncate."""
-        self.warnings.append(Notice(code=code, message=message, param=param))
-
-    def add_validation_error(
-        self, exc: ValidationError, recode: Callable[[str | None, str], str]
-    ) -> None:
-        """Record every failure pydantic found, each coded by `recode(param, default_code)`."""
-        for err in exc.errors(include_url=False):
-            param = param_of(tuple(err["loc"]))
-            self.error(param, recode(param, _code_of(err["type"])), _message_of(err, param))
-
-    def audio_format(self, param: str, url: str | None, formats: tuple[str, ...]) -> None:
-        """An audio URL must name one of `formats` (".mp3", ...). Only a URL ending in a known
-        audio extension can be judged; one without (a signed link, say) is left to the upstream.
-        """
-        if not url:
-            return
-        path = urlsplit(url).path.lower()
-        if path.endswith(_KNOWN_AUDIO) and not path.endswith(formats):
-            names = " or ".join(f.lstrip(".") for f in formats)
-            self.error(
-                param, "unsupported_audio_format", f"{param} must be an audio file in {names}"
-            )
-
-    def truncate(self, param: str, value: str | None, limit: int) -> str | None:
-        """Cut `value` to `limit` characters as the upstream would, with a warning when it does."""
-        if value is None or len(value) <= limit:
-            return value
-        self.warn(
-            param,
-            "truncated",
-            f"{param} has {len(value)} characters; the upstream keeps the first {limit}, "
-            "so it was truncated before sending",
-        )
-        return value[:limit]
-
-
-_MISSING = object()
-
-
-def pick(raw: Any, path: str, kind: type | tuple[type, ...] = object) -> Any:
-    """The value at a dotted path of a raw body, or None when absent or not of `kind`.
-
-    Rules that span fields use this on the raw body, so they still report their problems when
-    some other field failed its own check. Booleans never count as integers.
-    """
-    node = raw
-    for key in path.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    if isinstance(node, bool) and kind in (int, float):
-        return None
-    return node if isinstance(node, kind) else None
-
-
-def present(raw: Any, path: str) -> bool:
-    """Whether a dotted path exists in the raw body with a non-null value."""
-    return pick(raw, path) is not None
-
-
 # --- the spec ------------------------------------------------------------------------------
 
 
-class ModelSpec(ABC):
-    """One upstream model: its schema, rules, route, vocabulary and timing."""
+class ImageSlot(Enum):
+    """Where a model's request takes its input image (an upload is passed upstream by URL)."""
+
+    IMAGE_URLS = "image_urls"  # the one entry of a top-level list
+    INPUT_IMG_URL = "input.img_url"  # the generation family's first frame
+    MESSAGE_CONTENT = "input.messages[0].content"  # an {"image": url} part after the others
+
+    def place(self, body: dict[str, Any], url: str) -> dict[str, Any]:
+        """A copy of `body` with `url` as its input image; `body` itself is left as it was."""
+        if self is ImageSlot.IMAGE_URLS:
+            return {**body, "image_urls": [url]}
+        if self is ImageSlot.INPUT_IMG_URL:
+            return {**body, "input": {**body.get("input", {}), "img_url": url}}
+        messages = body.get("input", {}).get("messages") or [{"role": "user", "content": []}]
+        first = {**messages[0], "content": [*messages[0].get("content", []), {"image": url}]}
+        return {**body, "input": {**body.get("input", {}), "messages": [first, *messages[1:]]}}
+
+
+#: A model's request schema.
+RequestT = TypeVar("RequestT", bound=Strict)
+
+
+class ModelSpec(ABC, Generic[RequestT]):
+    """One upstream model: its schema, rules, route, vocabulary and timing.
+
+    Every method given a request gets it as the model's own `RequestT`, parsed and valid.
+    """
 
     id: ClassVar[str]
     title: ClassVar[str]
@@ -339,19 +148,25 @@ class ModelSpec(ABC):
     route: ClassVar[Route]
     vocabulary: ClassVar[Vocabulary]
     accepts_callback: ClassVar[bool] = False
-    request_model: ClassVar[type[Strict]]
+    # Set on the class like the others; not a ClassVar only because one cannot hold a TypeVar.
+    request_model: type[RequestT]
 
+    #: Where the request takes an input image; None for a model that takes none.
+    image_slot: ClassVar[ImageSlot | None] = None
     #: Side range (px) of the model's input image, for checking an uploaded one; None when the
     #: model takes no image or its seed gives no range.
     image_sides: ClassVar[tuple[int, int] | None] = None
+    #: Texts the upstream cuts to a length, as (dotted path, characters), in the order warned.
+    text_limits: ClassVar[tuple[tuple[str, int], ...]] = ()
 
     def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
         """The request with `url` as its input image (an upload, passed upstream by URL).
 
         Raises ValueError for a model that takes no input image.
         """
-        del body, url
-        raise ValueError(f"{self.id} takes no input image")
+        if self.image_slot is None:
+            raise ValueError(f"{self.id} takes no input image")
+        return self.image_slot.place(body, url)
 
     def recode(self, param: str | None, code: str) -> str:
         """Map a generic error code to the model's own (only wan26_i2i has its own codes)."""
@@ -362,20 +177,30 @@ class ModelSpec(ABC):
         """Rules spanning several fields, run on the raw body even when a field failed."""
         del raw, problems
 
-    @abstractmethod
-    def mode_of(self, request: Any) -> str:
-        """The mode a valid request runs in."""
+    def mode_of(self, request: RequestT) -> str:
+        """The mode a valid request runs in: the only one, unless the model has several."""
+        del request
+        if len(self.modes) != 1:
+            raise NotImplementedError(f"{self.id} has several modes; it must route a request")
+        return self.modes[0]
+
+    def normalise(self, request: RequestT, problems: Problems) -> dict[str, Any]:
+        """The upstream body of a valid request: defaults applied, and each of `text_limits`
+        cut as the upstream would, with a warning. A model with more to do extends this."""
+        body = request.model_dump(exclude_none=True)
+        for path, limit in self.text_limits:
+            outer, _, key = path.rpartition(".")
+            parent = pick(body, outer, dict) if outer else body
+            if parent is not None and isinstance(parent.get(key), str):
+                parent[key] = problems.truncate(path, parent[key], limit)
+        return body
 
     @abstractmethod
-    def normalise(self, request: Any, problems: Problems) -> dict[str, Any]:
-        """The upstream body of a valid request: defaults applied, truncations done and warned."""
-
-    @abstractmethod
-    def timing(self, request: Any) -> Timing:
+    def timing(self, request: RequestT) -> Timing:
         """Expected duration, range and deadline of a valid request."""
 
     @abstractmethod
-    def expected_output(self, request: Any) -> ExpectedOutput:
+    def expected_output(self, request: RequestT) -> ExpectedOutput:
         """What a valid request should produce."""
 
     def validate(self, raw: dict[str, Any]) -> ValidatedRequest:
@@ -384,7 +209,7 @@ class ModelSpec(ABC):
         Returns the normalised request, or raises InvalidRequest listing every problem found.
         """
         problems = Problems()
-        parsed: Strict | None = None
+        parsed: RequestT | None = None
         try:
             parsed = self.request_model.model_validate(raw)
         except ValidationError as exc:

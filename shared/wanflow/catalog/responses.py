@@ -114,7 +114,7 @@ def task_id_of(body: Any) -> str | None:
     return None
 
 
-def read_snapshot(spec: ModelSpec, body: Any) -> UpstreamSnapshot:
+def read_snapshot(spec: ModelSpec[Any], body: Any) -> UpstreamSnapshot:
     """Read a create or status response of `spec`'s upstream into a snapshot."""
     body = _dict(body)
     status = body.get("status")

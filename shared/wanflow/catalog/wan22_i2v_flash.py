@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from wanflow.catalog.base import (
-    GENERATION_ROUTE,
-    ExpectedOutput,
-    ModelSpec,
-    Problems,
-    Seed,
-    Strict,
-    Timing,
-    image_ref,
-    with_input_img_url,
-)
+from wanflow.catalog.base import GENERATION_ROUTE, ExpectedOutput, ImageSlot, ModelSpec, Timing
+from wanflow.catalog.fields import Seed, Strict, image_ref
 from wanflow.task import Vocabulary
 
 PROMPT_LIMIT = 800
@@ -58,7 +49,7 @@ class Request(Strict):
     parameters: Parameters = Field(default_factory=Parameters)
 
 
-class Wan22I2VFlash(ModelSpec):
+class Wan22I2VFlash(ModelSpec[Request]):
     """The catalog entry for wan22_i2v_flash."""
 
     id = "wan22_i2v_flash"
@@ -68,30 +59,17 @@ class Wan22I2VFlash(ModelSpec):
     route = GENERATION_ROUTE
     vocabulary = Vocabulary.GENERATION
     request_model = Request
+    image_slot = ImageSlot.INPUT_IMG_URL
     image_sides = IMAGE_SIDE
+    text_limits = (
+        ("input.prompt", PROMPT_LIMIT),
+        ("input.negative_prompt", NEGATIVE_PROMPT_LIMIT),
+    )
 
-    def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
-        """The first frame goes in `input.img_url`."""
-        return with_input_img_url(body, url)
-
-    def mode_of(self, request: Any) -> str:
-        return "i2v"
-
-    def normalise(self, request: Any, problems: Problems) -> dict[str, Any]:
-        assert isinstance(request, Request)
-        body = request.model_dump(exclude_none=True)
-        for key, limit in (("prompt", PROMPT_LIMIT), ("negative_prompt", NEGATIVE_PROMPT_LIMIT)):
-            value = problems.truncate(f"input.{key}", getattr(request.input, key), limit)
-            if value is not None:
-                body["input"][key] = value
-        return body
-
-    def timing(self, request: Any) -> Timing:
-        assert isinstance(request, Request)
+    def timing(self, request: Request) -> Timing:
         return Timing.around(50 if request.parameters.resolution == "720P" else 35, spread=0.3)
 
-    def expected_output(self, request: Any) -> ExpectedOutput:
-        assert isinstance(request, Request)
+    def expected_output(self, request: Request) -> ExpectedOutput:
         return ExpectedOutput(type="video", resolution=request.parameters.resolution, duration_s=5)
 
 

@@ -12,18 +12,9 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from wanflow.catalog.base import (
-    TASKS_ROUTE,
-    ExpectedOutput,
-    ModelSpec,
-    Problems,
-    Seed,
-    Strict,
-    Timing,
-    UrlOnly,
-    pick,
-    present,
-)
+from wanflow.catalog.base import TASKS_ROUTE, ExpectedOutput, ImageSlot, ModelSpec, Timing
+from wanflow.catalog.fields import Seed, Strict, UrlOnly
+from wanflow.catalog.problems import Problems, pick, present
 from wanflow.task import Vocabulary
 
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4"]
@@ -88,15 +79,14 @@ class Request(Strict):
     metadata: Metadata | None = Field(default=None, description="Extended parameters.")
 
 
-def _mode_of_raw(raw: dict[str, Any]) -> str:
-    if present(raw, "metadata.reference_urls"):
+def _mode(has_references: bool, has_image: bool) -> str:
+    """The upstream's routing: reference videos make it r2v, an image i2v, a prompt alone t2v."""
+    if has_references:
         return "r2v"
-    if present(raw, "image_urls"):
-        return "i2v"
-    return "t2v"
+    return "i2v" if has_image else "t2v"
 
 
-class Wan26(ModelSpec):
+class Wan26(ModelSpec[Request]):
     """The catalog entry for wan2.6."""
 
     id = "wan2.6"
@@ -106,10 +96,7 @@ class Wan26(ModelSpec):
     route = TASKS_ROUTE
     vocabulary = Vocabulary.UNIFIED
     request_model = Request
-
-    def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
-        """An image makes it image-to-video: the one entry of `image_urls`."""
-        return {**body, "image_urls": [url]}
+    image_slot = ImageSlot.IMAGE_URLS  # an image makes it image-to-video
 
     def cross_check(self, raw: dict[str, Any], problems: Problems) -> None:
         """Mode-dependent rules: what each mode requires, refuses and ignores."""
@@ -121,7 +108,7 @@ class Wan26(ModelSpec):
                 "send image_urls for i2v or metadata.reference_urls for r2v",
             )
             return
-        mode = _mode_of_raw(raw)
+        mode = _mode(present(raw, "metadata.reference_urls"), present(raw, "image_urls"))
         prompt = pick(raw, "prompt", str)
         if mode == "t2v" and not present(raw, "prompt"):
             problems.error("prompt", "missing_field", "prompt is required for text-to-video")
@@ -145,28 +132,24 @@ class Wan26(ModelSpec):
                 "audio", "ignored", "wan2.6 always includes audio; audio=false is ignored"
             )
 
-    def mode_of(self, request: Any) -> str:
-        assert isinstance(request, Request)
-        if request.metadata is not None and request.metadata.reference_urls:
-            return "r2v"
-        return "i2v" if request.image_urls else "t2v"
+    def mode_of(self, request: Request) -> str:
+        references = request.metadata.reference_urls if request.metadata is not None else None
+        return _mode(bool(references), bool(request.image_urls))
 
-    def normalise(self, request: Any, problems: Problems) -> dict[str, Any]:
-        assert isinstance(request, Request)
-        body = request.model_dump(exclude_none=True)
+    def normalise(self, request: Request, problems: Problems) -> dict[str, Any]:
+        """i2v drops shot_type (the upstream ignores it); t2v and r2v default to 16:9."""
+        body = super().normalise(request, problems)
         if self.mode_of(request) != "i2v":
             body.setdefault("aspect_ratio", "16:9")
         else:
             body.pop("shot_type", None)
         return body
 
-    def timing(self, request: Any) -> Timing:
-        assert isinstance(request, Request)
+    def timing(self, request: Request) -> Timing:
         per_second = 15 if request.resolution == "1080p" else 8
         return Timing.around(40 + per_second * request.duration, spread=0.15)
 
-    def expected_output(self, request: Any) -> ExpectedOutput:
-        assert isinstance(request, Request)
+    def expected_output(self, request: Request) -> ExpectedOutput:
         size = None
         if self.mode_of(request) != "i2v":
             size = SIZES[(request.aspect_ratio or "16:9", request.resolution)]

@@ -17,18 +17,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from wanflow.catalog.base import (
-    GENERATION_ROUTE,
-    ExpectedOutput,
-    ModelSpec,
-    Problems,
-    Seed,
-    Strict,
-    Timing,
-    image_ref,
-    pick,
-    present,
-)
+from wanflow.catalog.base import GENERATION_ROUTE, ExpectedOutput, ImageSlot, ModelSpec, Timing
+from wanflow.catalog.fields import Seed, Strict, image_ref
+from wanflow.catalog.problems import Problems, pick, present
 from wanflow.task import Vocabulary
 
 TEXT_LIMIT = 2000
@@ -142,7 +133,7 @@ def _parts(raw: dict[str, Any]) -> list[Any] | None:
     return content if isinstance(content, list) else None
 
 
-class Wan26I2I(ModelSpec):
+class Wan26I2I(ModelSpec[Request]):
     """The catalog entry for wan26_i2i."""
 
     id = "wan26_i2i"
@@ -152,13 +143,8 @@ class Wan26I2I(ModelSpec):
     route = GENERATION_ROUTE
     vocabulary = Vocabulary.GENERATION
     request_model = Request
+    image_slot = ImageSlot.MESSAGE_CONTENT  # after what the message already holds
     image_sides = IMAGE_SIDE
-
-    def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
-        """The image is added to the message's content, after what is already there."""
-        messages = body.get("input", {}).get("messages") or [{"role": "user", "content": []}]
-        first = {**messages[0], "content": [*messages[0].get("content", []), {"image": url}]}
-        return {**body, "input": {**body.get("input", {}), "messages": [first, *messages[1:]]}}
 
     def recode(self, param: str | None, code: str) -> str:
         """Field failures carry the seed's code for that field where it has one."""
@@ -247,13 +233,12 @@ class Wan26I2I(ModelSpec):
                 f"size {size} has aspect ratio {width}:{height}; it must be between 1:4 and 4:1",
             )
 
-    def mode_of(self, request: Any) -> str:
-        assert isinstance(request, Request)
+    def mode_of(self, request: Request) -> str:
         return "interleave" if request.parameters.enable_interleave else "edit"
 
-    def normalise(self, request: Any, problems: Problems) -> dict[str, Any]:
-        assert isinstance(request, Request)
-        body = request.model_dump(exclude_none=True)
+    def normalise(self, request: Request, problems: Problems) -> dict[str, Any]:
+        """Interleaved output defaults max_images and drops a prompt_extend it was not given."""
+        body = super().normalise(request, problems)
         if request.parameters.enable_interleave:
             body["parameters"].setdefault("max_images", DEFAULT_MAX_IMAGES)
             if "prompt_extend" not in request.parameters.model_fields_set:
@@ -266,13 +251,11 @@ class Wan26I2I(ModelSpec):
             return params.max_images or DEFAULT_MAX_IMAGES
         return params.n
 
-    def timing(self, request: Any) -> Timing:
-        assert isinstance(request, Request)
+    def timing(self, request: Request) -> Timing:
         base = 20 if request.parameters.enable_interleave else 15
         return Timing.around(base + 8 * self._count(request), spread=0.3)
 
-    def expected_output(self, request: Any) -> ExpectedOutput:
-        assert isinstance(request, Request)
+    def expected_output(self, request: Request) -> ExpectedOutput:
         return ExpectedOutput(
             type="image+text" if request.parameters.enable_interleave else "image",
             size=request.parameters.size,

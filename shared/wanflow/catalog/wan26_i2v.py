@@ -6,20 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from wanflow.catalog.base import (
-    GENERATION_ROUTE,
-    ExpectedOutput,
-    ModelSpec,
-    Problems,
-    Seed,
-    Strict,
-    Timing,
-    UrlOnly,
-    image_ref,
-    pick,
-    present,
-    with_input_img_url,
-)
+from wanflow.catalog.base import GENERATION_ROUTE, ExpectedOutput, ImageSlot, ModelSpec, Timing
+from wanflow.catalog.fields import Seed, Strict, UrlOnly, image_ref
+from wanflow.catalog.problems import Problems, pick, present
 from wanflow.task import Vocabulary
 
 PROMPT_LIMIT = 1500
@@ -69,7 +58,7 @@ class Request(Strict):
     parameters: Parameters = Field(default_factory=Parameters)
 
 
-class Wan26I2V(ModelSpec):
+class Wan26I2V(ModelSpec[Request]):
     """The catalog entry for wan26_i2v."""
 
     id = "wan26_i2v"
@@ -79,11 +68,9 @@ class Wan26I2V(ModelSpec):
     route = GENERATION_ROUTE
     vocabulary = Vocabulary.GENERATION
     request_model = Request
+    image_slot = ImageSlot.INPUT_IMG_URL
     image_sides = IMAGE_SIDE
-
-    def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
-        """The first frame goes in `input.img_url`."""
-        return with_input_img_url(body, url)
+    text_limits = (("input.prompt", PROMPT_LIMIT),)
 
     def cross_check(self, raw: dict[str, Any], problems: Problems) -> None:
         """Audio must be wav or mp3; ignored combinations become warnings (the upstream applies
@@ -104,24 +91,11 @@ class Wan26I2V(ModelSpec):
                 "audio=false wins over audio_url: the video will be silent and billed as silent",
             )
 
-    def mode_of(self, request: Any) -> str:
-        return "i2v"
-
-    def normalise(self, request: Any, problems: Problems) -> dict[str, Any]:
-        assert isinstance(request, Request)
-        body = request.model_dump(exclude_none=True)
-        prompt = problems.truncate("input.prompt", request.input.prompt, PROMPT_LIMIT)
-        if prompt is not None:
-            body["input"]["prompt"] = prompt
-        return body
-
-    def timing(self, request: Any) -> Timing:
-        assert isinstance(request, Request)
+    def timing(self, request: Request) -> Timing:
         per_second = 15 if request.parameters.resolution == "1080P" else 8
         return Timing.around(40 + per_second * request.parameters.duration, spread=0.2)
 
-    def expected_output(self, request: Any) -> ExpectedOutput:
-        assert isinstance(request, Request)
+    def expected_output(self, request: Request) -> ExpectedOutput:
         # The aspect ratio follows the input image, so only the tier is known in advance.
         return ExpectedOutput(
             type="video",

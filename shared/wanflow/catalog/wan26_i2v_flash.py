@@ -12,17 +12,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from wanflow.catalog.base import (
-    TASKS_ROUTE,
-    CallbackUrl,
-    ExpectedOutput,
-    ModelSpec,
-    Problems,
-    Strict,
-    Timing,
-    UrlOnly,
-    pick,
-)
+from wanflow.catalog.base import TASKS_ROUTE, ExpectedOutput, ImageSlot, ModelSpec, Timing
+from wanflow.catalog.fields import CallbackUrl, Strict, UrlOnly
+from wanflow.catalog.problems import Problems, pick
 from wanflow.task import Vocabulary
 
 PROMPT_LIMIT = 1500
@@ -61,7 +53,7 @@ class Request(Strict):
     )
 
 
-class Wan26I2VFlash(ModelSpec):
+class Wan26I2VFlash(ModelSpec[Request]):
     """The catalog entry for wan2.6-image-to-video-flash."""
 
     id = "wan2.6-image-to-video-flash"
@@ -72,11 +64,9 @@ class Wan26I2VFlash(ModelSpec):
     vocabulary = Vocabulary.FLASH
     accepts_callback = True
     request_model = Request
+    image_slot = ImageSlot.IMAGE_URLS
     image_sides = (360, 2000)
-
-    def with_image(self, body: dict[str, Any], url: str) -> dict[str, Any]:
-        """The first frame is the one entry of `image_urls`."""
-        return {**body, "image_urls": [url]}
+    text_limits = (("prompt", PROMPT_LIMIT),)
 
     def cross_check(self, raw: dict[str, Any], problems: Problems) -> None:
         """The audio file must be mp3; audio=false makes audio_url pointless."""
@@ -89,22 +79,11 @@ class Wan26I2VFlash(ModelSpec):
                 "audio=false: the video will be silent and audio_url is not used",
             )
 
-    def mode_of(self, request: Any) -> str:
-        return "i2v"
-
-    def normalise(self, request: Any, problems: Problems) -> dict[str, Any]:
-        assert isinstance(request, Request)
-        body = request.model_dump(exclude_none=True)
-        body["prompt"] = problems.truncate("prompt", request.prompt, PROMPT_LIMIT)
-        return body
-
-    def timing(self, request: Any) -> Timing:
-        assert isinstance(request, Request)
+    def timing(self, request: Request) -> Timing:
         expected = (40 + 2.5 * request.duration) * (1.25 if request.quality == "1080p" else 1)
         return Timing.around(expected, spread=0.3)
 
-    def expected_output(self, request: Any) -> ExpectedOutput:
-        assert isinstance(request, Request)
+    def expected_output(self, request: Request) -> ExpectedOutput:
         return ExpectedOutput(type="video", resolution=request.quality, duration_s=request.duration)
 
 
