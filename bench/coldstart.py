@@ -77,7 +77,7 @@ FIRST_REQUEST = {
     "lifecycle": "m.runtime.lifecycle",
     "notify": "m.runtime.deliverer",
 }
-#: The callback function's forged callback: answer, and which SDK modules the whole cold path loaded.
+#: A forged upstream callback, cold: the answer, and which SDK modules the whole path loaded.
 BAD_SIGNATURE = """\
 import json, sys
 import {module} as m
@@ -438,22 +438,24 @@ def make_variants(
         if f.name in FIRST_REQUEST:
             code = f"{init}\n{FIRST_REQUEST[f.name]}"
             variants.append(Variant("clients", f.name, code, f.code_dir, env | local))
-    webhook = next(f for f in functions if f.name == "callbacks")
+    receiver = next(f for f in functions if f.name == "callbacks")
     forged = json.loads((ROOT / "events/api/callback.json").read_text(encoding="utf-8"))
     forged["queryStringParameters"] = {"sig": "not-the-signature"}
     forged["multiValueQueryStringParameters"] = {"sig": ["not-the-signature"]}
-    function_name = f"{STACK}-{webhook.logical_id}"
+    function_name = f"{STACK}-{receiver.logical_id}"
     code = BAD_SIGNATURE.format(
-        module=webhook.module,
-        attribute=webhook.attribute,
+        module=receiver.module,
+        attribute=receiver.attribute,
         function_name=function_name,
         function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}",
-        memory=webhook.memory,
+        memory=receiver.memory,
     )
-    env = lambda_environ(python, layer, webhook) | local
+    env = lambda_environ(python, layer, receiver) | local
     forged_args = [json.dumps(forged)]
     variants.append(
-        Variant("forged", "callbacks", code, webhook.code_dir, env, forged_args, check_bad_signature)
+        Variant(
+            "forged", "callbacks", code, receiver.code_dir, env, forged_args, check_bad_signature
+        )
     )
     return variants
 
@@ -489,11 +491,11 @@ def print_forged(
 ) -> None:
     """The forged callback's cold path: time, reply, and which AWS SDK modules it loaded."""
     if answer is None:
-        print(f"\nwebhook, forged callback (wrong sig): FAIL, it did not run: {forged.error}")
+        print(f"\ncallbacks, forged callback (wrong sig): FAIL, it did not run: {forged.error}")
         return
     median = statistics.median(forged.samples)
     print(
-        f"\nwebhook, forged callback (wrong sig), whole cold process: median {median:.1f} ms, "
+        f"\ncallbacks, forged callback (wrong sig), whole cold process: median {median:.1f} ms, "
         f"p90 {p90(forged.samples):.1f} ms, {median / floor:.2f}x floor; reply {answer['status']}"
     )
     print(f"  boto3 imported: {_yes(answer['boto3'])} -> {'FAIL' if answer['boto3'] else 'PASS'}")

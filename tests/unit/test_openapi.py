@@ -11,8 +11,8 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
 from wanflow import api_docs
-from wanflow_local import openapi
 from wanflow.catalog import MODELS
+from wanflow_local import openapi
 from wanflow_local.cfn import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
