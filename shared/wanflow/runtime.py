@@ -215,7 +215,14 @@ class Runtime:
         return client
 
     def _from_manager(self, arn: str) -> str:
-        return self.secrets.get_secret_value(SecretId=arn)["SecretString"]
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from wanflow.secret_cache import SecretUnavailable
+
+        try:
+            return self.secrets.get_secret_value(SecretId=arn)["SecretString"]
+        except (BotoCoreError, ClientError) as exc:
+            raise SecretUnavailable(f"Secrets Manager did not give {arn}: {exc}") from exc
 
     @cached_property
     def secret_cache(self) -> SecretCache:

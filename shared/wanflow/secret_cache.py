@@ -37,9 +37,15 @@ TIMEOUT_S = 3.0
 
 
 class SecretUnavailable(WanflowError):
-    """The extension did not give the secret (not running, refused, or no such secret)."""
+    """A secret could not be read now: the extension did not give it (not running, refused, or
+    no such secret), or Secrets Manager did not. Nothing that needed it was done, so the API
+    answers 503: try again."""
 
     code = "secret_unavailable"
+    status = 503
+
+    def public_message(self) -> str:
+        return "a secret wanflow needs could not be read now; nothing was done, try again shortly"
 
 
 def read_secret(secret_id: str, env: Mapping[str, str]) -> str:
