@@ -40,12 +40,13 @@ from boto3.dynamodb.types import DYNAMODB_CONTEXT
 from wanflow import observability
 from wanflow.catalog import MODELS, ValidatedRequest, validate
 from wanflow.catalog.base import Timing
+from wanflow.clock import now_iso
 from wanflow.config import Config
 from wanflow.errors import ErrorItem, InvalidRequest, WanflowError
 from wanflow.following import start_execution
 from wanflow.images import is_data_uri
 from wanflow.signing import callback_url
-from wanflow.store import StaleWrite, TaskExists, TaskNotFound, TaskRecord, TaskStore, now_iso
+from wanflow.store import StaleWrite, TaskExists, TaskNotFound, TaskRecord, TaskStore
 from wanflow.task import TaskError, TaskStatus, WebhookTarget
 from wanflow.upstream import (
     CreateOutcomeUnknown,

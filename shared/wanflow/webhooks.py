@@ -30,7 +30,6 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -38,7 +37,8 @@ import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field, ValidationError
 
-from wanflow import observability
+from wanflow import keys, observability
+from wanflow.clock import UtcTimestamp, from_epoch, iso
 from wanflow.config import Config, ConfigError
 from wanflow.errors import ErrorItem, WanflowError
 from wanflow.results import present
@@ -121,7 +121,7 @@ class Delivery(Schema):
     event: WebhookEvent = Field(description="The event posted.")
     attempt: int = Field(description="1 for the first attempt, counting up on each retry.")
     url: str = Field(description="Where it was posted.")
-    at: str = Field(description="ISO 8601 time of the attempt.")
+    at: UtcTimestamp = Field(description="When the attempt was made.")
     status_code: int | None = Field(default=None, description="The receiver's HTTP status.")
     outcome: Outcome = Field(
         description="delivered (2xx), failed (retried later), gone (410: never again), "
@@ -129,8 +129,8 @@ class Delivery(Schema):
     )
     error: str | None = Field(default=None, description="Why it did not succeed.")
     duration_ms: int | None = Field(default=None, description="How long the request took.")
-    next_attempt_at: str | None = Field(
-        default=None, description="ISO 8601 time of the next attempt, when one is scheduled."
+    next_attempt_at: UtcTimestamp | None = Field(
+        default=None, description="When the next attempt is due, when one is scheduled."
     )
 
 
@@ -161,7 +161,7 @@ class Notice(Schema):
     event: WebhookEvent
     webhook_id: str
     attempt: int = 1
-    occurred_at: str = Field(description="When the event happened; the payload's timestamp.")
+    occurred_at: UtcTimestamp = Field(description="When the event happened; the payload's time.")
     not_before: float = Field(default=0.0, description="Unix time before which not to post.")
     redelivery: bool = False
 
@@ -464,10 +464,7 @@ class DeliveryLog:
 
     def append(self, task_id: str, delivery: Delivery) -> None:
         """Keep one attempt (sorted by time; a random suffix keeps equal times apart)."""
-        item: dict[str, Any] = {
-            "pk": {"S": f"TASK#{task_id}"},
-            "sk": {"S": f"DELIVERY#{delivery.at}#{secrets.token_hex(4)}"},
-        }
+        item: dict[str, Any] = keys.delivery_key(task_id, delivery.at, secrets.token_hex(4))
         for name, value in delivery.model_dump(mode="json").items():
             if isinstance(value, bool) or value is None:
                 continue
@@ -481,8 +478,8 @@ class DeliveryLog:
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :d)",
             "ExpressionAttributeValues": {
-                ":pk": {"S": f"TASK#{task_id}"},
-                ":d": {"S": "DELIVERY#"},
+                ":pk": {"S": keys.task_pk(task_id)},
+                ":d": {"S": keys.DELIVERY_PREFIX},
             },
             "ConsistentRead": True,
         }
@@ -515,7 +512,7 @@ def signed_headers(secret: str, hook_id: str, unix_time: float, body: str) -> di
     from standardwebhooks import Webhook
 
     seconds = math.floor(unix_time)
-    signature = Webhook(secret).sign(hook_id, datetime.fromtimestamp(seconds, UTC), body)
+    signature = Webhook(secret).sign(hook_id, from_epoch(seconds), body)
     return {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
@@ -526,12 +523,6 @@ def signed_headers(secret: str, hook_id: str, unix_time: float, body: str) -> di
 
 
 # --- delivering -----------------------------------------------------------------------------------
-
-
-def _iso(unix: float) -> str:
-    return (
-        datetime.fromtimestamp(unix, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
 
 
 @dataclass
@@ -612,7 +603,7 @@ class Deliverer:
             "event": notice.event,
             "attempt": notice.attempt,
             "url": url,
-            "at": _iso(started),
+            "at": iso(started),
         }
         try:
             where = destination(
@@ -661,7 +652,7 @@ class Deliverer:
         retry = notice.model_copy(update={"attempt": notice.attempt + 1, "not_before": due})
         self.queue.send_later(retry, wait)
         return Delivery(
-            **base, status_code=code, outcome="failed", error=error, next_attempt_at=_iso(due)
+            **base, status_code=code, outcome="failed", error=error, next_attempt_at=iso(due)
         )
 
     def _payload(self, record: TaskRecord, notice: Notice) -> str:

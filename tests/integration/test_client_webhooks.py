@@ -19,7 +19,8 @@ from simkit import wait_for
 from stackkit import event, invoke, request, submit
 
 from wanflow.catalog.base import Timing
-from wanflow.store import TaskRecord, now_iso
+from wanflow.clock import now_iso
+from wanflow.store import TaskRecord
 from wanflow.submission import Submitter, UpstreamDown
 from wanflow.task import TaskStatus, WebhookTarget
 from wanflow.tenants import Tenants
