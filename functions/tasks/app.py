@@ -197,7 +197,7 @@ def _bad_event(message: str) -> Response[str]:
 @app.get("/v1/tasks/<task_id>/deliveries")
 def list_deliveries(task_id: str) -> Response[str]:
     """The task's webhook delivery attempts, oldest first; another tenant's task is a 404."""
-    from wanflow.webhooks import DeliveryList, list_deliveries
+    from wanflow.client_webhooks.delivery_log import DeliveryList, list_deliveries
 
     if _own_task(task_id) is None:
         return _not_found(task_id)
@@ -209,8 +209,8 @@ def list_deliveries(task_id: str) -> Response[str]:
 def redeliver(task_id: str) -> Response[str]:
     """Send an event of the task again with its original webhook-id (202: queued). The body
     `{"event": ...}` is optional: the task's latest event by default."""
+    from wanflow.client_webhooks.queue import EventNotAvailable, NoWebhook, Redelivery
     from wanflow.task import WEBHOOK_EVENTS
-    from wanflow.webhooks import EventNotAvailable, NoWebhook, Redelivery
 
     shape = 'the body must be empty or {"event": "<event name>"}'
     try:

@@ -47,7 +47,7 @@ from wanflow.upstream import CancelNotSupported, UpstreamClient, UpstreamError
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from wanflow.webhooks import Notifications
+    from wanflow.client_webhooks.queue import Notifications
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ class Lifecycle:
         return self._try_patch(record.id, changes) or record
 
     def _running(self, record: TaskRecord) -> None:
-        from wanflow.webhooks import NotifyUnavailable
+        from wanflow.client_webhooks.queue import NotifyUnavailable
 
         try:
             self.notifications.task_event(record, "task.running")

@@ -190,9 +190,10 @@ def operations() -> list[Operation]:
     """Every route of the API, in the order the document lists the"""
     from wanflow.cancellation import CancelResult
     from wanflow.catalog import MODELS
+    from wanflow.client_webhooks.delivery_log import DeliveryList
+    from wanflow.client_webhooks.queue import RedeliverRequest, Redelivery
     from wanflow.task import TaskStatus, WebhookTarget
     from wanflow.uploads import UploadTicket
-    from wanflow.webhooks import DeliveryList, RedeliverRequest, Redelivery
 
     task_reply = {200: Reply("The task; outputs as short-lived presigned URLs.", Task)}
     return [

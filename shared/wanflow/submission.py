@@ -60,7 +60,7 @@ from wanflow.upstream import (
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
-    from wanflow.webhooks import Notifications
+    from wanflow.client_webhooks.queue import Notifications
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def webhook_of(
     `webhook` is wanflow's own field. A callback model's `callback_url` is the client's webhook
     URL (all events): the catalog never sees it, and giving both is refused.
     """
-    from wanflow.webhooks import check_url, parse_target
+    from wanflow.client_webhooks.targets import check_url, parse_target
 
     rest = {k: v for k, v in body.items() if k != "webhook"}
     webhook, problems = parse_target(body.get("webhook"), allow_http=allow_http)
@@ -335,7 +335,7 @@ class Submitter:
     def _notify_failed(self, record: TaskRecord) -> None:
         if self.notifications is None or record.webhook is None:
             return
-        from wanflow.webhooks import NotifyUnavailable
+        from wanflow.client_webhooks.queue import NotifyUnavailable
 
         try:
             self.notifications.task_event(record, "task.failed")

@@ -10,11 +10,12 @@ import pytest
 
 from wanflow import clock, openapi
 from wanflow.catalog.base import Timing
+from wanflow.client_webhooks.delivery_log import Delivery
+from wanflow.client_webhooks.queue import Notice
 from wanflow.results import present
 from wanflow.store import TaskRecord
 from wanflow.task import TaskOutput, TaskStatus
 from wanflow.uploads import UploadTarget, UploadTicket
-from wanflow.webhooks import Delivery, Notice
 
 ONE_FORM = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
