@@ -16,6 +16,7 @@ from pydantic import Field
 
 from wanflow.api import errors, json_response, reply, request_body, resolver
 from wanflow.catalog import MODELS
+from wanflow.client_webhooks.delivery_log import Delivery
 from wanflow.errors import ErrorBody, ErrorWithTask, TaskNotFound
 from wanflow.http import (
     MAX_QUERY_CHARS,
@@ -35,7 +36,6 @@ from wanflow.schema import Schema
 from wanflow.store import TaskRecord
 from wanflow.task import WEBHOOK_EVENTS, Billing, Task, TaskStatus, WebhookEvent
 from wanflow.uploads import UploadTicket
-from wanflow.webhooks import Delivery
 
 #: This function's collaborators, from its own environment: a setting missing from it fails
 #: the function's init, as on Lambda.
@@ -256,7 +256,7 @@ def cancel_task(task_id: TaskId) -> Response[str]:
 )
 def list_deliveries(task_id: TaskId) -> Response[str]:
     """The task's webhook delivery attempts, oldest first; another tenant's task is a 404."""
-    from wanflow.webhooks import list_deliveries
+    from wanflow.client_webhooks.delivery_log import list_deliveries
 
     _own_task(task_id)
     return json_response(200, DeliveryList(deliveries=list_deliveries(runtime.store, task_id)))

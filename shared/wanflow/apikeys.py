@@ -16,6 +16,8 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from wanflow import keys
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -46,7 +48,7 @@ def key_hash(plaintext: str) -> str:
 
 def key_item_key(plaintext: str) -> dict[str, Any]:
     """The DynamoDB key of a key's item."""
-    return {"pk": {"S": f"KEY#{key_hash(plaintext)}"}, "sk": {"S": "KEY"}}
+    return keys.api_key_key(key_hash(plaintext))
 
 
 def bearer_key(authorization: str | None) -> str | None:

@@ -33,7 +33,7 @@ from wanflow.upstream import CancelNotSupported, UpstreamClient, UpstreamRejecte
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
-    from wanflow.webhooks import Notifications
+    from wanflow.client_webhooks.queue import Notifications
 
 logger = logging.getLogger(__name__)
 

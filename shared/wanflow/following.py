@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from wanflow import clock
 from wanflow.errors import TaskNotFound, WanflowError
 from wanflow.schedule import callback_wait_s, next_poll, step_s
 from wanflow.store import StaleWrite
@@ -132,12 +133,6 @@ def start_execution(sfn: SFNClient, config: Config, record: TaskRecord) -> bool:
     return True
 
 
-def _parse_time(value: str) -> datetime:
-    # AWS writes "2026-01-01T00:00:00.000Z"; moto (5.2) passes $$.Execution.StartTime as
-    # Python's str() of a datetime ("2026-01-01 00:00:00.000000+00:00"): both parse here.
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 @dataclass
 class Follower:
     """The execution's two ways of following a task: the callback wait and the look."""
@@ -177,7 +172,7 @@ class Follower:
         try:
             record = self.steps.store.get(task_id)
         except TaskNotFound:
-            left = self._settle_left_s(_parse_time(started_at))
+            left = self._settle_left_s(clock.parse(started_at))
             if left > 0:
                 return _seen(None, "wait", math.ceil(left))
             logger.warning("no task to follow: its submit stopped before recording it")
@@ -188,7 +183,7 @@ class Follower:
                 self.steps.notifications.task_ended(record)
             return _seen(record, "stop")
         if record.upstream_id is None:  # `accepted`: its submit is in the create, or died there
-            left = self._settle_left_s(_parse_time(record.created_at))
+            left = self._settle_left_s(clock.parse(record.created_at))
             if left > 0:
                 step = self.config.scaled_wait(step_s(record.timing))
                 return _seen(record, "wait", min(math.ceil(left), step))

@@ -22,12 +22,12 @@ import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from wanflow import observability
+from wanflow import clock, observability
 from wanflow.catalog import get_model
 from wanflow.catalog.responses import UpstreamOutput, UpstreamSnapshot
 from wanflow.config import Config
@@ -47,7 +47,7 @@ from wanflow.upstream import CancelNotSupported, UpstreamClient, UpstreamError
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-    from wanflow.webhooks import Notifications
+    from wanflow.client_webhooks.queue import Notifications
 
 logger = logging.getLogger(__name__)
 
@@ -76,15 +76,6 @@ class ResultUnavailable(WanflowError):
     code = "result_unavailable"
 
 
-def utc_now() -> datetime:
-    """The current time, UTC."""
-    return datetime.now(UTC)
-
-
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def _detect_s(done: TaskRecord, seen: datetime | None) -> float | None:
     """Seconds from the first sign of the upstream's end to the terminal write (TimeToDetect).
 
@@ -95,7 +86,7 @@ def _detect_s(done: TaskRecord, seen: datetime | None) -> float | None:
     """
     if seen is None or done.completed_at is None:
         return None
-    return (_parse_time(done.completed_at) - seen).total_seconds()
+    return (clock.parse(done.completed_at) - seen).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -118,13 +109,13 @@ class Lifecycle:
     s3: S3Client
     notifications: Notifications
     downloads: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=_DOWNLOAD_TIMEOUT))
-    now: Callable[[], datetime] = utc_now
+    now: Callable[[], datetime] = clock.now
 
     # --- polling -------------------------------------------------------------------------------
 
     def elapsed_s(self, record: TaskRecord) -> float:
         """Upstream seconds since the task was created (this deployment's clock, unscaled)."""
-        real = (self.now() - _parse_time(record.created_at)).total_seconds()
+        real = (self.now() - clock.parse(record.created_at)).total_seconds()
         return real / self.config.time_scale
 
     def check(self, record: TaskRecord) -> Checked:
@@ -183,7 +174,7 @@ class Lifecycle:
         return self._try_patch(record.id, changes) or record
 
     def _running(self, record: TaskRecord) -> None:
-        from wanflow.webhooks import NotifyUnavailable
+        from wanflow.client_webhooks.queue import NotifyUnavailable
 
         try:
             self.notifications.task_event(record, "task.running")
@@ -220,7 +211,7 @@ class Lifecycle:
             return self._ended(record)
         # When wanflow first knew the upstream was done: the check that read it (the task's last
         # write), or, when a callback resumed the execution, now (see _detect_s).
-        seen = _parse_time(record.updated_at) if record.polls else started
+        seen = clock.parse(record.updated_at) if record.polls else started
         if record.upstream_id is None:
             return {"status": record.status.value}
         snapshot = self.upstream.status(record.model, record.upstream_id)

@@ -8,9 +8,10 @@ URL. Nothing is written.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from wanflow import clock
 from wanflow.store import TaskRecord
 from wanflow.task import Task
 
@@ -27,7 +28,7 @@ def present(record: TaskRecord, s3: S3Client, bucket: str, ttl_s: int = URL_TTL_
     Never the upstream's link: an output without our copy has no URL.
     """
     task = record.public()
-    expires = (datetime.now(UTC) + timedelta(seconds=ttl_s)).isoformat(timespec="seconds")
+    expires = clock.iso(clock.now() + timedelta(seconds=ttl_s))
     outputs = []
     for stored in task.outputs:
         update: dict[str, str | None] = {"url": None}

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
     from wanflow.callbacks import CallbackReceiver
     from wanflow.cancellation import Canceller
+    from wanflow.client_webhooks.deliverer import Deliverer
+    from wanflow.client_webhooks.queue import Notifications
     from wanflow.config import Config
     from wanflow.following import Follower
     from wanflow.lifecycle import Lifecycle
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
     from wanflow.tenants import Tenants
     from wanflow.uploads import ImageUrls, UploadIntake
     from wanflow.upstream import UpstreamClient
-    from wanflow.webhooks import Deliverer, Notifications
 
 _function_environ: ContextVar[Mapping[str, str] | None] = ContextVar(
     "wanflow_function_environ", default=None
@@ -367,14 +368,14 @@ class Runtime:
     @cached_property
     def notifications(self) -> Notifications:
         """The producer of client webhook events (onto the notify queue)."""
-        from wanflow.webhooks import Notifications
+        from wanflow.client_webhooks.queue import Notifications
 
         return Notifications(self.config, self.sqs)
 
     @cached_property
     def deliverer(self) -> Deliverer:
         """The consumer of the notify queue: signs and posts client webhooks, retries, logs."""
-        from wanflow.webhooks import Deliverer
+        from wanflow.client_webhooks.deliverer import Deliverer
 
         return Deliverer(self.config, self.store, self.tenants, self.s3, self.sqs)
 

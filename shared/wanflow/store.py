@@ -1,7 +1,8 @@
 """Tasks in DynamoDB, with status moves that only go forward.
 
-One table holds everything (see template.yaml): a task is the item `pk=TASK#<id>, sk=TASK`; the
-raw upstream callbacks and other events of a task sit beside it under `sk=EVENT#<event id>`.
+One table holds everything (see template.yaml and `wanflow.keys`): a task is the item
+`pk=TASK#<id>, sk=TASK`; the raw upstream callbacks and other events of a task sit beside it
+under `sk=EVENT#<event id>`.
 Every status move is a conditional update: the task must be in a status that `allowed_previous`
 permits, so a late or duplicated update can never move a task backwards, and of two writers
 racing to a terminal state exactly one wins. Every write bumps `version`.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
@@ -21,7 +21,9 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import Field
 from pydantic_core import to_jsonable_python
 
+from wanflow import keys
 from wanflow.catalog.base import Timing
+from wanflow.clock import UtcTimestamp, now_iso
 from wanflow.errors import TaskNotFound, WanflowError
 from wanflow.schema import Schema
 from wanflow.task import (
@@ -45,11 +47,6 @@ _NOT_TERMINAL = tuple(s for s in TaskStatus if s not in TERMINAL)
 # Refused or dropped connections, timeouts: EndpointConnectionError, ConnectTimeoutError,
 # ReadTimeoutError, ConnectionClosedError and the like.
 _CONNECTION_ERRORS = (BotoConnectionError, HTTPClientError)
-
-
-def now_iso() -> str:
-    """The current time as wanflow stores it: ISO 8601, UTC, milliseconds."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class TaskRecord(Schema):
@@ -77,9 +74,9 @@ class TaskRecord(Schema):
     task_token: str | None = Field(default=None, description="Step Functions token, if waiting.")
     polls: int = 0
     unknown_count: int = 0
-    created_at: str
-    updated_at: str
-    completed_at: str | None = None
+    created_at: UtcTimestamp
+    updated_at: UtcTimestamp
+    completed_at: UtcTimestamp | None = None
 
     def public(self) -> Task:
         """The task as a client sees it."""
@@ -187,10 +184,6 @@ def _from_dynamo(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _DESERIALIZE(v) for k, v in item.items()}
 
 
-def _key(task_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"TASK#{task_id}"}, "sk": {"S": "TASK"}}
-
-
 class TaskStore:
     """Reads and writes tasks; every status change is conditional and forward-only."""
 
@@ -201,9 +194,9 @@ class TaskStore:
     def create(self, record: TaskRecord) -> None:
         """Store a new task; TaskExists if its id is taken."""
         item = _to_dynamo(record.model_dump(mode="json"))
-        item.update(_key(record.id))
-        item["gsi1pk"] = {"S": f"TENANT#{record.tenant}"}
-        item["gsi1sk"] = {"S": f"{record.created_at}#{record.id}"}
+        item.update(keys.task_key(record.id))
+        item["gsi1pk"] = {"S": keys.tenant_tasks(record.tenant)}
+        item["gsi1sk"] = {"S": keys.by_created(record.created_at, record.id)}
         try:
             self.client.put_item(
                 TableName=self.table,
@@ -217,7 +210,9 @@ class TaskStore:
 
     def get(self, task_id: str) -> TaskRecord:
         """The task, read consistently; TaskNotFound if there is none."""
-        got = self.client.get_item(TableName=self.table, Key=_key(task_id), ConsistentRead=True)
+        got = self.client.get_item(
+            TableName=self.table, Key=keys.task_key(task_id), ConsistentRead=True
+        )
         if "Item" not in got:
             raise TaskNotFound(f"no task {task_id}")
         return TaskRecord.model_validate(_from_dynamo(got["Item"]))
@@ -228,7 +223,7 @@ class TaskStore:
         names = {f"#a{i}": name for i, name in enumerate(fields)}
         got = self.client.get_item(
             TableName=self.table,
-            Key=_key(task_id),
+            Key=keys.task_key(task_id),
             ConsistentRead=True,
             ProjectionExpression=", ".join(names),
             ExpressionAttributeNames=names,
@@ -282,7 +277,7 @@ class TaskStore:
         try:
             done = self.client.update_item(
                 TableName=self.table,
-                Key=_key(task_id),
+                Key=keys.task_key(task_id),
                 UpdateExpression=update,
                 ConditionExpression=f"attribute_exists(pk) AND #status IN ({in_list})",
                 ExpressionAttributeNames=names,
@@ -314,7 +309,7 @@ class TaskStore:
         tasks while a next page still exists.
         """
         names: dict[str, str] = {}
-        values: dict[str, Any] = {":t": {"S": f"TENANT#{tenant}"}}
+        values: dict[str, Any] = {":t": {"S": keys.tenant_tasks(tenant)}}
         filters = []
         if status:
             names["#status"], values[":status"] = "status", {"S": status}
@@ -324,7 +319,7 @@ class TaskStore:
             filters.append("#model = :model")
         query: dict[str, Any] = {
             "TableName": self.table,
-            "IndexName": "by_tenant",
+            "IndexName": keys.BY_TENANT,
             "KeyConditionExpression": "gsi1pk = :t",
             "ExpressionAttributeValues": values,
             "ScanIndexForward": False,
@@ -346,7 +341,7 @@ class TaskStore:
         cheapest write there is, on the callback route's hot path.
         """
         item = _to_dynamo({"kind": kind, "body": json.dumps(body), "at": now_iso()})
-        item.update({"pk": {"S": f"TASK#{task_id}"}, "sk": {"S": f"EVENT#{event_id}"}})
+        item.update(keys.event_key(task_id, event_id))
         try:
             self.client.put_item(
                 TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
@@ -362,7 +357,10 @@ class TaskStore:
         got = self.client.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
-            ExpressionAttributeValues={":pk": {"S": f"TASK#{task_id}"}, ":ev": {"S": "EVENT#"}},
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.task_pk(task_id)},
+                ":ev": {"S": keys.EVENT_PREFIX},
+            },
             ConsistentRead=True,
             Limit=1,
             Select="COUNT",

@@ -40,6 +40,7 @@ from boto3.dynamodb.types import DYNAMODB_CONTEXT
 from wanflow import observability
 from wanflow.catalog import MODELS, ValidatedRequest, validate
 from wanflow.catalog.base import Timing
+from wanflow.clock import now_iso
 from wanflow.config import Config
 from wanflow.errors import (
     IDEMPOTENCY,
@@ -53,7 +54,7 @@ from wanflow.errors import (
 from wanflow.following import start_execution
 from wanflow.images import is_data_uri
 from wanflow.signing import callback_url
-from wanflow.store import StaleWrite, TaskExists, TaskRecord, TaskStore, now_iso
+from wanflow.store import StaleWrite, TaskExists, TaskRecord, TaskStore
 from wanflow.task import TaskError, TaskStatus, WebhookTarget
 from wanflow.upstream import (
     CreateOutcomeUnknown,
@@ -67,7 +68,7 @@ from wanflow.upstream import (
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
-    from wanflow.webhooks import Notifications
+    from wanflow.client_webhooks.queue import Notifications
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def webhook_of(
     `webhook` is wanflow's own field. A callback model's `callback_url` is the client's webhook
     URL (all events): the catalog never sees it, and giving both is refused.
     """
-    from wanflow.webhooks import check_url, parse_target
+    from wanflow.client_webhooks.targets import check_url, parse_target
 
     rest = {k: v for k, v in body.items() if k != "webhook"}
     webhook, problems = parse_target(body.get("webhook"), allow_http=allow_http)
@@ -359,7 +360,7 @@ class Submitter:
     def _notify_failed(self, record: TaskRecord) -> None:
         if self.notifications is None or record.webhook is None:
             return
-        from wanflow.webhooks import NotifyUnavailable
+        from wanflow.client_webhooks.queue import NotifyUnavailable
 
         try:
             self.notifications.task_event(record, "task.failed")

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from wanflow.clock import UtcTimestamp
 from wanflow.schema import Schema
 
 
@@ -155,7 +156,7 @@ class TaskOutput(Schema):
     url: str | None = Field(default=None, description="Where to fetch it (short-lived).")
     key: str | None = Field(default=None, description="S3 key of wanflow's copy.")
     text: str | None = Field(default=None, description="Text content (interleaved image output).")
-    expires_at: str | None = Field(default=None, description="When `url` stops working (ISO 8601).")
+    expires_at: UtcTimestamp | None = Field(default=None, description="When `url` stops working.")
 
 
 class TaskUsage(Schema):
@@ -219,9 +220,9 @@ class Task(Schema):
     error: TaskError | None = Field(default=None, description="Set when the task did not succeed.")
     metadata: dict[str, str] = Field(default_factory=dict, description="Client's own labels.")
     webhook: WebhookTarget | None = Field(default=None, description="Where events are posted.")
-    created_at: str = Field(description="ISO 8601 creation time.")
-    updated_at: str = Field(description="ISO 8601 time of the last change.")
-    completed_at: str | None = Field(default=None, description="ISO 8601 time it became terminal.")
+    created_at: UtcTimestamp = Field(description="When the task was created.")
+    updated_at: UtcTimestamp = Field(description="When the task last changed.")
+    completed_at: UtcTimestamp | None = Field(default=None, description="When it became terminal.")
 
 
 class Billing(Schema):

@@ -3,7 +3,8 @@
 A tenant is the item `pk=TENANT#<tenant>, sk=TENANT` of the one table, holding the `whsec_`
 secret that signs the tenant's webhooks (Standard Webhooks). Each API key is the item
 `pk=KEY#<sha256 of the key>, sk=KEY` (see `wanflow.apikeys`), listed per tenant on the shared
-`by_tenant` index under `gsi1pk=KEYS#<tenant>` (tasks use `TENANT#<tenant>` there).
+`by_tenant` index under `gsi1pk=KEYS#<tenant>` (tasks use `TENANT#<tenant>` there); the
+key formats are `wanflow.keys`'.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
+from wanflow import keys
 from wanflow.apikeys import DISPLAY_CHARS, KEY_PREFIX, key_item_key, new_key, owner_of
+from wanflow.clock import now_iso
 from wanflow.errors import ErrorItem, InvalidRequest, WanflowError
-from wanflow.store import now_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -64,10 +66,6 @@ class CreatedKey:
     """The tenant's `whsec_` secret when this call created the tenant, else None."""
 
 
-def _tenant_key(tenant: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": f"TENANT#{tenant}"}, "sk": {"S": "TENANT"}}
-
-
 def new_webhook_secret() -> str:
     """A fresh `whsec_` secret as Standard Webhooks libraries expect it."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(_SECRET_BYTES)).decode()
@@ -110,7 +108,7 @@ class Tenants:
     def webhook_secret(self, tenant: str) -> str:
         """The tenant's webhook secret, created on first use (two racing callers agree)."""
         got = self.client.get_item(
-            TableName=self.table, Key=_tenant_key(tenant), ConsistentRead=True
+            TableName=self.table, Key=keys.tenant_key(tenant), ConsistentRead=True
         )
         secret = got.get("Item", {}).get("webhook_secret", {}).get("S")
         if secret:
@@ -124,7 +122,7 @@ class Tenants:
             self.client.put_item(
                 TableName=self.table,
                 Item={
-                    **_tenant_key(tenant),
+                    **keys.tenant_key(tenant),
                     "tenant": {"S": tenant},
                     "webhook_secret": {"S": secret},
                     "created_at": {"S": now_iso()},
@@ -135,7 +133,7 @@ class Tenants:
             if not _conditional_failed(exc):
                 raise
             got = self.client.get_item(
-                TableName=self.table, Key=_tenant_key(tenant), ConsistentRead=True
+                TableName=self.table, Key=keys.tenant_key(tenant), ConsistentRead=True
             )
             return got["Item"]["webhook_secret"]["S"], False
         return secret, True
@@ -201,8 +199,8 @@ class Tenants:
                     "key_id": {"S": info.key_id},
                     "prefix": {"S": info.prefix},
                     "created_at": {"S": info.created_at},
-                    "gsi1pk": {"S": f"KEYS#{tenant}"},
-                    "gsi1sk": {"S": f"{info.created_at}#{info.key_id}"},
+                    "gsi1pk": {"S": keys.tenant_api_keys(tenant)},
+                    "gsi1sk": {"S": keys.by_created(info.created_at, info.key_id)},
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
@@ -220,9 +218,9 @@ class Tenants:
     def _key_items(self, tenant: str) -> list[dict[str, Any]]:
         query: dict[str, Any] = {
             "TableName": self.table,
-            "IndexName": "by_tenant",
+            "IndexName": keys.BY_TENANT,
             "KeyConditionExpression": "gsi1pk = :k",
-            "ExpressionAttributeValues": {":k": {"S": f"KEYS#{tenant}"}},
+            "ExpressionAttributeValues": {":k": {"S": keys.tenant_api_keys(tenant)}},
             "ScanIndexForward": False,
         }
         items: list[dict[str, Any]] = []

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote_plus
 
@@ -31,8 +31,10 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import Field
 
+from wanflow import clock, keys
 from wanflow.catalog import MODELS, validate
 from wanflow.catalog.base import Timing
+from wanflow.clock import UtcTimestamp
 from wanflow.errors import ErrorItem, InvalidRequest
 from wanflow.images import MAX_IMAGE_BYTES, ImageProblem, check_image_bytes
 from wanflow.schema import Schema
@@ -117,7 +119,7 @@ class UploadTicket(Schema):
         "until then). A bad image makes it a failed task saying why."
     )
     upload: UploadTarget = Field(description="The request that uploads the image.")
-    expires_at: str = Field(description="When the upload URL stops working (ISO 8601).")
+    expires_at: UtcTimestamp = Field(description="When the upload URL stops working.")
 
 
 def upload_key(tenant: str, upload_id: str) -> str:
@@ -137,16 +139,12 @@ class PendingUploads:
     table: str
     client: DynamoDBClient
 
-    @staticmethod
-    def _key(tenant: str, upload_id: str) -> dict[str, Any]:
-        return {"pk": {"S": f"UPLOAD#{tenant}/{upload_id}"}, "sk": {"S": "UPLOAD"}}
-
     def put(self, tenant: str, upload_id: str, body: dict[str, Any], ttl_s: int) -> None:
         """Keep an upload's request (as its JSON text, exactly as sent) for `ttl_s` seconds."""
         item = {
-            **self._key(tenant, upload_id),
+            **keys.upload_key(tenant, upload_id),
             "request": {"S": json.dumps(body)},
-            "expires_at": {"N": str(int(time.time()) + ttl_s)},
+            "expires_at": {"N": str(int(clock.epoch_s()) + ttl_s)},
         }
         self.client.put_item(
             TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
@@ -155,7 +153,7 @@ class PendingUploads:
     def get(self, tenant: str, upload_id: str) -> Any:
         """The request of a granted upload; None when none was granted under that id."""
         got = self.client.get_item(
-            TableName=self.table, Key=self._key(tenant, upload_id), ConsistentRead=True
+            TableName=self.table, Key=keys.upload_key(tenant, upload_id), ConsistentRead=True
         )
         raw = got.get("Item", {}).get("request", {}).get("S")
         return None if raw is None else json.loads(raw)
@@ -245,7 +243,7 @@ class UploadIntake:
     #: Signs the image URLs handed to the upstream; a getter, so granting never reaches STS.
     image_urls: Callable[[], ImageUrls]
     allow_http_webhooks: bool = False
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    now: Callable[[], datetime] = field(default=clock.now)
     sleep: Callable[[float], None] = field(default=time.sleep)
 
     # --- POST /v1/uploads -----------------------------------------------------------------------
@@ -282,7 +280,7 @@ class UploadIntake:
             upload_id=upload_id,
             task_id=upload_task_id(tenant, key),
             upload=UploadTarget(url=url, headers=dict(UPLOAD_HEADERS)),
-            expires_at=datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds"),
+            expires_at=clock.iso(expires),
         )
 
     def _check(self, body: dict[str, Any], image_url: str) -> None:

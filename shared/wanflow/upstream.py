@@ -29,14 +29,14 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import Field
 
-from wanflow import observability
+from wanflow import clock, observability
 from wanflow.catalog import ValidatedRequest, get_model
 from wanflow.catalog.responses import UpstreamSnapshot, read_snapshot, task_id_of
 from wanflow.errors import UPSTREAM, WanflowError
@@ -196,7 +196,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - clock.now()).total_seconds())
 
 
 class UpstreamClient:

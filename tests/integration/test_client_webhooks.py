@@ -19,12 +19,14 @@ from simkit import wait_for
 from stackkit import event, invoke, request, submit
 
 from wanflow.catalog.base import Timing
-from wanflow.store import TaskRecord, now_iso
+from wanflow.client_webhooks.deliverer import RETRY_DELAYS_S, Deliverer
+from wanflow.client_webhooks.queue import Notifications, webhook_id
+from wanflow.clock import now_iso
+from wanflow.store import TaskRecord
 from wanflow.submission import Submitter, UpstreamDown
 from wanflow.task import TaskStatus, WebhookTarget
 from wanflow.tenants import Tenants
 from wanflow.upstream import RetryPolicy, UpstreamClient
-from wanflow.webhooks import RETRY_DELAYS_S, Deliverer, Notifications, webhook_id
 from wanflow_local.stack import LocalStack
 
 FLASH = "wan2.6-image-to-video-flash"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from stackkit import event, invoke, request, submit
 
+from wanflow import keys
 from wanflow.errors import InvalidRequest
 from wanflow.tenants import KeyConflict, KeyNotFound, Tenants
 from wanflow_local.apiauth import policy_allows
@@ -107,7 +108,7 @@ def test_the_table_holds_no_plaintext_key_anywhere(stack: LocalStack) -> None:
         items.extend(page["Items"])
     dump = json.dumps(items)
     # THEN no key is in it, not even without its wf_ prefix (only hashes and 8-char prefixes)
-    assert sum(1 for i in items if i["pk"]["S"].startswith("KEY#")) >= 4
+    assert sum(1 for i in items if i["pk"]["S"].startswith(keys.API_KEY_PREFIX)) >= 4
     for plaintext in [c.key for c in created] + [DEV_API_KEY]:
         assert plaintext not in dump
         assert plaintext.removeprefix("wf_") not in dump

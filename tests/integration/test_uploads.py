@@ -13,6 +13,7 @@ import httpx
 from PIL import Image
 from stackkit import event, invoke, request
 
+from wanflow import keys
 from wanflow.task import TaskStatus
 from wanflow.uploads import upload_task_id
 from wanflow_local.s3events import object_created
@@ -131,7 +132,7 @@ def pending_uploads(stack: LocalStack, tenant: str) -> int:
     got = stack.aws.client("dynamodb").scan(
         TableName=stack.stack.ref("TasksTable"),
         FilterExpression="begins_with(pk, :p)",
-        ExpressionAttributeValues={":p": {"S": f"UPLOAD#{tenant}/"}},
+        ExpressionAttributeValues={":p": {"S": keys.upload_pk_prefix(tenant)}},
     )
     return len(got["Items"])
 

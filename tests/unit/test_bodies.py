@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from wanflow.catalog import validate
+from wanflow.client_webhooks.targets import check_url
 from wanflow.errors import MAX_LISTED_ERRORS, ErrorBody, ErrorItem, InvalidRequest
 from wanflow.http import (
     MAX_BODY_BYTES,
@@ -25,7 +26,6 @@ from wanflow.http import (
     plausible_id,
 )
 from wanflow.submission import stored_request
-from wanflow.webhooks import check_url
 
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 

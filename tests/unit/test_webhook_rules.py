@@ -8,21 +8,18 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from wanflow.client_webhooks.address_guard import Refused, address_refusal, destination
+from wanflow.client_webhooks.deliverer import (
+    MAX_ATTEMPTS,
+    RETRY_DELAYS_S,
+    retry_delay_s,
+    signed_headers,
+)
+from wanflow.client_webhooks.queue import webhook_id
+from wanflow.client_webhooks.targets import check_url, parse_target
 from wanflow.submission import webhook_of
 from wanflow.task import WEBHOOK_EVENTS
 from wanflow.tenants import new_webhook_secret
-from wanflow.webhooks import (
-    MAX_ATTEMPTS,
-    RETRY_DELAYS_S,
-    Refused,
-    address_refusal,
-    check_url,
-    destination,
-    parse_target,
-    retry_delay_s,
-    signed_headers,
-    webhook_id,
-)
 
 FLASH = "wan2.6-image-to-video-flash"
 
