@@ -99,12 +99,12 @@ def _api_command(run: ApiCommand) -> Callable[[argparse.Namespace], int]:
 
     @functools.wraps(run)
     def command(args: argparse.Namespace) -> int:
-        from wanflow_client.api_client import ApiClient, ApiError, ConsoleError, MissingSetting
+        from wanflow_client.api_client import ApiClient, ApiClientError, ApiError, MissingSetting
 
         try:
             with ApiClient.from_env() as client:
                 return run(args, client)
-        except ConsoleError as exc:
+        except ApiClientError as exc:
             print(f"wanflow {args.command}: {exc}", file=sys.stderr)
             invalid = isinstance(exc, MissingSetting) or (
                 isinstance(exc, ApiError) and exc.client_error
@@ -129,7 +129,7 @@ def _watch(
     first: dict[str, TaskJson] | None = None,
 ) -> int:
     """Live progress until every task is terminal; 0 only if every one succeeded."""
-    from wanflow_client.api_client import TERMINAL_STATUSES, ProgressView, watch_tasks
+    from wanflow_client.progress import TERMINAL_STATUSES, ProgressView, watch_tasks
 
     view = ProgressView(sys.stdout, tty=sys.stdout.isatty())
     final = watch_tasks(client.get, task_ids, view, timeout_s=args.timeout, first=first)
@@ -187,7 +187,7 @@ def cmd_watch(args: argparse.Namespace, client: ApiClient) -> int:
 @_api_command
 def cmd_tasks(args: argparse.Namespace, client: ApiClient) -> int:
     """A table of the tenant's tasks, newest first."""
-    from wanflow_client.api_client import task_table
+    from wanflow_client.progress import task_table
 
     if args.all:
         tasks = list(client.list_all(args.status, args.model, page_size=args.limit or 100))
@@ -482,17 +482,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_api_commands(sub)
     _add_keys_command(sub)
     _add_redrive_command(sub)
-    _add_local_commands(sub)
+    _add_plugin_commands(sub)
     return parser
 
 
-def _add_local_commands(sub: Any) -> None:
-    """`local` and `demo` live with the local stack, which only a development install has."""
-    try:
-        from wanflow_local.commands import register
-    except ImportError:
-        return
-    register(sub)
+#: The entry-point group of the commands other packages add: `register(subparsers)` objects.
+COMMANDS_GROUP = "wanflow.commands"
+
+
+def _add_plugin_commands(sub: Any) -> None:
+    """Commands installed packages add through the COMMANDS_GROUP entry points: `local` and
+    `demo` come from the local stack's (`wanflow_local.commands.register`), which this module
+    never imports. One whose module cannot be imported (a package of a development install
+    missing here) adds nothing."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=COMMANDS_GROUP):
+        try:
+            register = entry.load()
+        except ImportError:
+            continue
+        register(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from wanflow.task import TaskStatus
-from wanflow_client.api_client import TERMINAL_STATUSES, ApiClient, ProgressView, watch_tasks
+from wanflow_client.api_client import ApiClient
+from wanflow_client.progress import TERMINAL_STATUSES, ProgressView, watch_tasks
 from wanflow_local.commands import DEV_API_KEY
 from wanflow_local.stack import LocalStack, local_stack
 

@@ -1,5 +1,5 @@
-"""Fixtures of the end-to-end tests: the local stack on loopback, and the `wanflow` command
-pointed at it."""
+"""Fixtures of the end-to-end tests: the local stack on loopback, the `wanflow` command pointed
+at it, simulator faults."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from clikit import Cli, script
 
+from kit.faults import faults  # noqa: F401  (a fixture of this tier)
 from wanflow_local.stack import LocalStack, local_stack
 
 #: 1 upstream second = 20 ms: the slowest example (about 130 s upstream) takes about 3 s.

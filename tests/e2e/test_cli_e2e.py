@@ -6,7 +6,6 @@ import itertools
 import json
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,6 @@ from clikit import Cli, Run
 
 from wanflow.catalog import validate
 from wanflow.errors import InvalidRequest
-from wanflow_local.simulator import Faults
-from wanflow_local.stack import LocalStack
 
 REQUESTS = Path(__file__).resolve().parents[2] / "events" / "requests"
 VALID = sorted(p.stem for p in (REQUESTS / "valid").glob("*.json"))
@@ -69,20 +66,6 @@ def submitted(cli: Cli) -> dict[str, Run]:
 def task_ids(submitted: dict[str, Run]) -> dict[str, str]:
     """The task id of each valid example."""
     return {name: run.json_and_lines()[0]["id"] for name, run in submitted.items()}
-
-
-@pytest.fixture
-def faults(stack: LocalStack, submitted: dict[str, Run]) -> Iterator[Any]:
-    """Set simulator faults for one test, cleared afterwards. It needs `submitted`, so the
-    examples have all finished before any fault can touch them."""
-    assert stack.sim is not None
-    sim = stack.sim
-
-    def set_faults(**values: Any) -> None:
-        sim.set_faults(Faults(**values))
-
-    yield set_faults
-    sim.set_faults(Faults())
 
 
 @pytest.mark.parametrize("name", VALID)
@@ -243,6 +226,8 @@ def test_an_unknown_id_is_exit_2_everywhere(cli: Cli, tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+# `submitted` first: the examples have all finished before any fault can touch them.
+@pytest.mark.usefixtures("submitted")
 def test_a_failed_task_exits_1_and_has_nothing_to_download(cli: Cli, faults: Any) -> None:
     # GIVEN the upstream fails every new task
     faults(fail_rate=1.0)

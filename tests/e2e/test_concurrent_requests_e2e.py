@@ -5,12 +5,12 @@ local/wanflow_local/aws.py)."""
 from __future__ import annotations
 
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
+from kit.waiting import wait_for
 from wanflow_local.commands import DEV_API_KEY
 from wanflow_local.stack import LocalStack
 
@@ -37,13 +37,18 @@ def test_concurrent_submits_each_create_the_task_they_asked_for(stack: LocalStac
     # THEN each task is of the model its own request named, and runs to its end
     assert [asked for asked, _, _ in pairs] == [got for _, got, _ in pairs]
     statuses: dict[str, str] = {}
-    deadline = time.monotonic() + 60
     with httpx.Client(base_url=stack.api.url, timeout=30, headers=headers) as client:
-        while time.monotonic() < deadline:
+
+        def all_succeeded() -> bool | None:
             for _, _, task_id in pairs:
                 if statuses.get(task_id) != "succeeded":
                     statuses[task_id] = client.get(f"/v1/tasks/{task_id}").json()["status"]
-            if set(statuses.values()) == {"succeeded"}:
-                break
-            time.sleep(0.5)
+            return set(statuses.values()) == {"succeeded"} or None
+
+        wait_for(
+            all_succeeded,
+            timeout=60,
+            interval=0.5,
+            what=lambda: f"every task to succeed: {statuses}",
+        )
     assert set(statuses.values()) == {"succeeded"}, statuses

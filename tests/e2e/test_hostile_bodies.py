@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from kit.waiting import wait_for
 from wanflow.http import MAX_BODY_BYTES
 from wanflow.signing import sign
 from wanflow_local.commands import DEV_API_KEY
@@ -205,15 +205,13 @@ def data_uri(width: int, height: int, seed: int = 0) -> str:
 
 
 def wait_until_ended(api: httpx.Client, task_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
+    def ended() -> dict[str, Any] | None:
         got = api.get(f"/v1/tasks/{task_id}")
         assert got.status_code == 200, got.text
         task: dict[str, Any] = got.json()
-        if task["status"] in {"succeeded", "failed", "canceled", "timed_out"}:
-            return task
-        assert time.monotonic() < deadline, task
-        time.sleep(0.2)
+        return task if task["status"] in {"succeeded", "failed", "canceled", "timed_out"} else None
+
+    return wait_for(ended, timeout=60, interval=0.2, what=f"task {task_id} to end")
 
 
 def test_large_inline_images_work_up_to_the_limit_and_the_next_is_413(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from PIL import Image
 
+from kit.waiting import wait_for
 from wanflow_local.commands import DEV_API_KEY
 from wanflow_local.stack import LocalStack
 
@@ -37,16 +38,17 @@ def test_an_uploaded_image_becomes_a_task_the_api_shows_succeeded(stack: LocalSt
             timeout=10,
         )
         assert put.status_code == 200, put.text
+
         # THEN the task named when the upload was granted appears and runs to its end
-        deadline = time.monotonic() + 30
-        while True:
+        def ended() -> dict[str, Any] | None:
             got = api.get(f"/v1/tasks/{ticket['task_id']}")
-            if got.status_code == 200 and got.json()["status"] in {"succeeded", "failed"}:
-                break
             assert got.status_code in {200, 404}, got.text  # 404 until the upload is noticed
-            assert time.monotonic() < deadline, got.text
-            time.sleep(0.2)
-    task = got.json()
+            if got.status_code == 200 and got.json()["status"] in {"succeeded", "failed"}:
+                found: dict[str, Any] = got.json()
+                return found
+            return None
+
+        task = wait_for(ended, timeout=30, interval=0.2, what="the uploaded image's task to end")
     assert task["status"] == "succeeded", task
     assert task["model"] == "wan22_i2v_flash"
     # and its result is a presigned URL of our copy, not the upstream's link

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from PIL import Image
 
+from kit.waiting import wait_for
 from wanflow.uploads import image_url_ttl
 from wanflow_local.commands import DEV_API_KEY
 from wanflow_local.stack import LocalStack
@@ -38,15 +38,15 @@ def _created_with(stack: LocalStack, task_id: str) -> dict[str, Any]:
 
 
 def _ended(api: httpx.Client, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def ended() -> dict[str, Any] | None:
         got = api.get(f"/v1/tasks/{task_id}")
         assert got.status_code in {200, 404}, got.text  # 404 until the upload is noticed
         if got.status_code == 200 and got.json()["status"] in {"succeeded", "failed"}:
             task: dict[str, Any] = got.json()
             return task
-        assert time.monotonic() < deadline, got.text
-        time.sleep(0.2)
+        return None
+
+    return wait_for(ended, timeout=timeout, interval=0.2, what=f"task {task_id} to end")
 
 
 def test_every_presigned_url_wanflow_mints_is_sigv4(stack: LocalStack) -> None:

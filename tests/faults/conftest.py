@@ -3,18 +3,19 @@ process at a time), the client's API and webhook receiver, simulator faults, a s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
-from wanflow_local.simulator import Faults
 from wanflow_local.stack import LocalStack, local_stack
 
 # The invariants live in the kit: let pytest explain a failed assert there too.
 pytest.register_assert_rewrite("faultkit")
 
-from faultkit import TIME_SCALE, Api, Hooks, Scenario  # noqa: E402
+from faultkit import TIME_SCALE, Api, Scenario  # noqa: E402
+
+from kit.faults import faults  # noqa: E402, F401  (a fixture of this tier)
+from kit.receivers import WebhookReceiver  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -38,28 +39,14 @@ def api(stack: LocalStack) -> Iterator[Api]:
 
 
 @pytest.fixture(scope="module")
-def hooks(api: Api) -> Iterator[Hooks]:
+def hooks(api: Api) -> Iterator[WebhookReceiver]:
     """The client's webhook endpoint, verifying with the tenant's secret."""
-    receiver = Hooks(api.webhook_secret())
-    yield receiver
-    receiver.close()
+    with WebhookReceiver(api.webhook_secret()) as receiver:
+        yield receiver
 
 
 @pytest.fixture
-def faults(stack: LocalStack) -> Iterator[Callable[..., None]]:
-    """Set simulator faults for one test; cleared afterwards."""
-    assert stack.sim is not None
-    sim = stack.sim
-
-    def set_faults(**values: Any) -> None:
-        sim.set_faults(Faults(**values))
-
-    yield set_faults
-    sim.set_faults(Faults())
-
-
-@pytest.fixture
-def scenario(stack: LocalStack, api: Api, hooks: Hooks) -> Iterator[Scenario]:
+def scenario(stack: LocalStack, api: Api, hooks: WebhookReceiver) -> Iterator[Scenario]:
     """A scenario on the stack; its status watcher is stopped afterwards."""
     running = Scenario(stack, api, hooks)
     yield running

@@ -1,5 +1,5 @@
-"""The fault suite's kit: the API as a client uses it, a watcher of task statuses, a client
-webhook receiver, and the invariants every scenario keeps (`Scenario.check`).
+"""The fault suite's kit: the API as a client uses it, a watcher of task statuses, and the
+invariants every scenario keeps (`Scenario.check`).
 
 A module of its own (not conftest) so the tests import it by a name no other tier uses.
 """
@@ -11,16 +11,15 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-import pytest
-from standardwebhooks import Webhook
 
+from kit.receivers import Hit, WebhookReceiver
+from kit.waiting import wait_for
 from wanflow.store import TaskRecord
 from wanflow.task import TERMINAL, TaskStatus
 from wanflow_local.commands import DEV_API_KEY, DEV_TENANT
@@ -30,30 +29,18 @@ from wanflow_local.stack import LocalStack
 TIME_SCALE = 0.02
 FLASH = "wan2.6-image-to-video-flash"  # the callback model; the others are polled
 REQUESTS = Path(__file__).resolve().parents[2] / "events" / "requests" / "valid"
+#: How often the suite polls: the stack under faults is busy enough.
+POLL_S = 0.1
 
 # Rank along the one forward path; every terminal status shares the last rank.
 _RANK = {"accepted": 0, "queued": 1, "running": 2, **{s.value: 3 for s in TERMINAL}}
 _TERMINAL_EVENTS = {f"task.{s.value}" for s in TERMINAL}
-
-T = TypeVar("T")
 
 
 def request(name: str) -> dict[str, Any]:
     """A fresh copy of a valid example request from events/requests/valid."""
     data: dict[str, Any] = json.loads((REQUESTS / f"{name}.json").read_text(encoding="utf-8"))
     return copy.deepcopy(data)
-
-
-def wait_for(probe: Callable[[], T | None], *, timeout: float, what: str) -> T:
-    """Poll `probe` until it returns something other than None; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
 
 
 # --- the API, as a client reaches it ------------------------------------------------------------
@@ -147,67 +134,6 @@ class Watcher:
         self._thread.join(timeout=10)
 
 
-# --- the client's webhook receiver --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One verified webhook the client received."""
-
-    webhook_id: str
-    event: str
-    task_id: str
-    status: str
-
-
-class Hooks:
-    """A client's webhook endpoint on loopback: verifies each request with `standardwebhooks`,
-    answers 200, and keeps the verified ones (an unverifiable one is kept in `forged`)."""
-
-    def __init__(self, secret: str) -> None:
-        self.hits: list[Hit] = []
-        self.forged: list[bytes] = []
-        lock = threading.Lock()
-        hooks = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                try:
-                    body = Webhook(secret).verify(raw, headers)
-                except Exception:  # the library raises several kinds for a bad request
-                    with lock:
-                        hooks.forged.append(raw)
-                else:
-                    data = body["data"]
-                    hit = Hit(headers["webhook-id"], body["type"], data["id"], data["status"])
-                    with lock:
-                        hooks.hits.append(hit)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                del format, args
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
-
-    def of(self, task_id: str) -> list[Hit]:
-        """The verified webhooks about one task, in arrival order."""
-        return [h for h in list(self.hits) if h.task_id == task_id]
-
-    def close(self) -> None:
-        """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-
-
 # --- a scenario and its invariants --------------------------------------------------------------
 
 
@@ -227,7 +153,7 @@ class Scenario:
 
     stack: LocalStack
     api: Api
-    hooks: Hooks
+    hooks: WebhookReceiver
     submitted: list[Submitted] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -277,7 +203,9 @@ class Scenario:
             records = {i: self.stack.store.get(i) for i in self.ids()}
             return records if all(r.status in TERMINAL for r in records.values()) else None
 
-        return wait_for(probe, timeout=timeout, what="every task of the scenario to end")
+        return wait_for(
+            probe, interval=POLL_S, timeout=timeout, what="every task of the scenario to end"
+        )
 
     def check(self, expected: Mapping[str, TaskStatus], timeout: float = 60.0) -> dict[str, Any]:
         """Assert the invariants every scenario keeps, after its tasks ended:
@@ -318,7 +246,9 @@ class Scenario:
         def probe() -> bool | None:
             return all(self._terminal_hits(r) for r in records.values()) or None
 
-        wait_for(probe, timeout=30, what="the terminal webhook event of every task")
+        wait_for(
+            probe, interval=POLL_S, timeout=30, what="the terminal webhook event of every task"
+        )
         time.sleep(0.5)  # a duplicate would come right behind its original
 
     def _terminal_hits(self, record: TaskRecord) -> list[Hit]:
@@ -334,7 +264,7 @@ class Scenario:
         assert set(events) <= {"task.running", events[-1]}, f"{record.id}: {events}"
         ranks = [_RANK[h.status] for h in hits]  # the task each event carries
         assert ranks == sorted(ranks), f"{record.id}: webhooks went backwards: {hits}"
-        assert self.hooks.forged == [], "a webhook did not verify"
+        assert self.hooks.forged() == [], "a webhook did not verify"
 
     def close(self) -> None:
         """Stop the watcher (if check() did not)."""

@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from faultkit import FLASH, Scenario, execution_events, outputs_stored_once, wait_for
+from faultkit import FLASH, POLL_S, Scenario, execution_events, outputs_stored_once
 
+from kit.waiting import wait_for
 from wanflow.task import TaskStatus
 from wanflow_local.aws import LocalAws
 from wanflow_local.stack import LocalStack
@@ -220,6 +221,7 @@ def test_notify_dying_once_delivers_each_event_once(
         first = [r["messageId"] for r in crashed[0]["Records"]]
         wait_for(
             lambda: all(seen.count(m) >= 2 for m in first) or None,
+            interval=POLL_S,
             timeout=15,
             what="the crashed batch to come back",
         )

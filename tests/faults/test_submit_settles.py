@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from faultkit import FLASH, Scenario, outputs_stored_once, wait_for
+from faultkit import FLASH, POLL_S, Scenario, outputs_stored_once
 
+from kit.waiting import wait_for
 from wanflow.errors import TaskNotFound
 from wanflow.submission import task_id_for
 from wanflow.task import TaskStatus
@@ -231,13 +232,18 @@ def test_a_submit_dying_between_the_upstream_create_and_recording_it_fails_the_t
         record = stack.store.get(task_id)
         return record if record.status is TaskStatus.FAILED else None
 
-    record = wait_for(failed, timeout=SUBMIT_SETTLE_S + 30, what="the submit to be settled")
+    record = wait_for(
+        failed, interval=POLL_S, timeout=SUBMIT_SETTLE_S + 30, what="the submit to be settled"
+    )
     assert time.monotonic() - started >= SUBMIT_SETTLE_S
     assert record.error is not None
     assert (record.error.code, record.error.retryable) == ("submit_interrupted", True)
     assert record.upstream_id is None
     hits = wait_for(
-        lambda: scenario.hooks.of(task_id) or None, timeout=30, what="the task.failed webhook"
+        lambda: scenario.hooks.of(task_id) or None,
+        interval=POLL_S,
+        timeout=30,
+        what="the task.failed webhook",
     )
     time.sleep(0.5)  # a duplicate would come right behind its original
     assert [h.event for h in scenario.hooks.of(task_id)] == ["task.failed"], hits

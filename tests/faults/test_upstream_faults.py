@@ -21,15 +21,16 @@ import httpx
 import pytest
 from faultkit import (
     FLASH,
+    POLL_S,
     TIME_SCALE,
     Api,
     Scenario,
     events_of,
     execution_events,
     outputs_stored_once,
-    wait_for,
 )
 
+from kit.waiting import wait_for
 from wanflow.task import TaskStatus
 from wanflow_local.simulator import CallbackAttempt
 from wanflow_local.simulator.server import CALLBACK_RETRY_DELAYS_S
@@ -89,6 +90,7 @@ def test_callback_endpoint_down_for_a_minute_every_task_succeeds_by_polling(
     for upstream_id in in_window:
         tries = wait_for(
             lambda u=upstream_id: got if len(got := _attempts(stack, u)) >= 4 else None,  # type: ignore[misc]
+            interval=POLL_S,
             timeout=15,
             what="the upstream's 4 callback attempts",
         )
@@ -118,7 +120,9 @@ def test_callbacks_duplicated_three_times_and_out_of_order_change_nothing(
             got = _attempts(stack, u)
             return got if len(got) >= 4 else None
 
-        sent = wait_for(all_sent, timeout=15, what="the final, duplicate and stale callbacks")
+        sent = wait_for(
+            all_sent, interval=POLL_S, timeout=15, what="the final, duplicate and stale callbacks"
+        )
         # THEN all four reached wanflow and were acknowledged
         assert Counter(a.kind for a in sent) == {"final": 1, "duplicate": 2, "stale": 1}
         assert all(a.delivered for a in sent), sent

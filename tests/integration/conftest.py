@@ -1,4 +1,5 @@
-"""Fixtures of the integration tests: the simulator, a client on it, callback receivers, moto."""
+"""Fixtures of the integration tests: the simulator, a client on it, callback receivers, moto,
+simulator faults."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 
 import pytest
-from simkit import TIME_SCALE, Naps, Receiver
+from simkit import TIME_SCALE, Naps
 from stackkit import STACK_TIME_SCALE
 
+from kit.faults import faults  # noqa: F401  (a fixture of this tier)
+from kit.receivers import CallbackReceiver
 from wanflow.upstream import RetryPolicy, UpstreamClient
 from wanflow_local.aws import LocalAws
 from wanflow_local.simulator import DEFAULT_API_KEY, Simulator
@@ -37,12 +40,12 @@ def client(sim: Simulator, naps: Naps) -> Iterator[UpstreamClient]:
 
 
 @pytest.fixture
-def receivers() -> Iterator[Callable[..., Receiver]]:
+def receivers() -> Iterator[Callable[..., CallbackReceiver]]:
     """A factory of callback receivers, all closed after the test."""
-    made: list[Receiver] = []
+    made: list[CallbackReceiver] = []
 
-    def make(answers: Sequence[int] = (200,), stalls: Sequence[float] = ()) -> Receiver:
-        made.append(Receiver(answers, stalls))
+    def make(answers: Sequence[int] = (200,), stalls: Sequence[float] = ()) -> CallbackReceiver:
+        made.append(CallbackReceiver(answers, stalls))
         return made[-1]
 
     yield make

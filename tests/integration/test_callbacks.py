@@ -11,8 +11,10 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from simkit import Receiver, example, holds, wait_for
+from simkit import example
 
+from kit.receivers import CallbackReceiver
+from kit.waiting import holds, wait_for
 from wanflow.catalog import get_model
 from wanflow.task import statuses_of
 from wanflow_local.simulator import DEFAULT_API_KEY, Faults, Simulator
@@ -47,7 +49,7 @@ def wait_completed(sim: Simulator, task_id: str) -> None:
     )
 
 
-def assert_offsets(receiver: Receiver, expected: list[float]) -> None:
+def assert_offsets(receiver: CallbackReceiver, expected: list[float]) -> None:
     offsets = receiver.offsets()
     assert len(offsets) == len(expected), offsets
     for got, want in zip(offsets, expected, strict=True):
@@ -55,7 +57,7 @@ def assert_offsets(receiver: Receiver, expected: list[float]) -> None:
 
 
 def test_a_receiver_failing_twice_gets_the_third_attempt_at_0_1_3_s(
-    sim: Simulator, receivers: Callable[..., Receiver]
+    sim: Simulator, receivers: Callable[..., CallbackReceiver]
 ) -> None:
     # GIVEN a receiver that answers 500, 500, then 200
     receiver = receivers(answers=(500, 500, 200))
@@ -74,7 +76,7 @@ def test_a_receiver_failing_twice_gets_the_third_attempt_at_0_1_3_s(
 
 
 def test_a_receiver_that_always_fails_gets_exactly_4_attempts(
-    sim: Simulator, receivers: Callable[..., Receiver]
+    sim: Simulator, receivers: Callable[..., CallbackReceiver]
 ) -> None:
     receiver = receivers(answers=(503,))
     start_flash_task(sim, receiver.url)
@@ -85,7 +87,9 @@ def test_a_receiver_that_always_fails_gets_exactly_4_attempts(
     print(f"\ncallback offsets (always failing): {receiver.offsets()}")
 
 
-def test_an_attempt_that_times_out_counts_as_failed(receivers: Callable[..., Receiver]) -> None:
+def test_an_attempt_that_times_out_counts_as_failed(
+    receivers: Callable[..., CallbackReceiver],
+) -> None:
     # A shortened timeout (the real one is 10 s) against a receiver that stalls once.
     receiver = receivers(answers=(200,), stalls=(0.8,))
     with Simulator(time_scale=0.005, allow_http_callbacks=True, callback_timeout_s=0.3) as short:
@@ -111,7 +115,7 @@ def test_callback_faults(
     faults: Faults,
     expected_statuses: list[str],
     sim: Simulator,
-    receivers: Callable[..., Receiver],
+    receivers: Callable[..., CallbackReceiver],
 ) -> None:
     sim.set_faults(faults)
     receiver = receivers()
@@ -131,7 +135,7 @@ def test_callback_faults(
 
 
 def test_a_delayed_callback_arrives_after_the_delay(
-    sim: Simulator, receivers: Callable[..., Receiver]
+    sim: Simulator, receivers: Callable[..., CallbackReceiver]
 ) -> None:
     sim.set_faults(Faults(callback_delay_rate=1, callback_delay_s=1.0))
     receiver = receivers()
@@ -143,7 +147,7 @@ def test_a_delayed_callback_arrives_after_the_delay(
 
 
 def test_a_cancelled_task_is_called_back(
-    sim: Simulator, receivers: Callable[..., Receiver]
+    sim: Simulator, receivers: Callable[..., CallbackReceiver]
 ) -> None:
     receiver = receivers()
     task_id = start_flash_task(sim, receiver.url)

@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from hookkit import HookReceiver
-from simkit import wait_for
 from stackkit import event, invoke, request, submit
 
+from kit.receivers import WebhookReceiver
+from kit.waiting import wait_for
 from wanflow.catalog import MODELS
 from wanflow.task import TaskStatus
 from wanflow.tenants import Tenants
@@ -47,16 +47,16 @@ def _cancels_of(stack: LocalStack, upstream_id: str | None) -> list[Any]:
 
 
 @pytest.fixture
-def receiver(stack: LocalStack) -> Iterator[HookReceiver]:
+def receiver(stack: LocalStack) -> Iterator[WebhookReceiver]:
     """A client's webhook receiver, verifying with tenant acme's secret."""
     tenants = Tenants(stack.stack.ref("TasksTable"), stack.aws.client("dynamodb"))
-    hooks = HookReceiver(tenants.webhook_secret("acme"))
+    hooks = WebhookReceiver(tenants.webhook_secret("acme"))
     yield hooks
     hooks.close()
 
 
 def test_a_running_task_is_canceled_upstream_and_stops_being_followed(
-    stack: LocalStack, receiver: HookReceiver
+    stack: LocalStack, receiver: WebhookReceiver
 ) -> None:
     # GIVEN a wan2.6 task (a poll model the upstream can cancel), still generating, whose
     # client wants to hear of its end

@@ -14,10 +14,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from hookkit import HookReceiver
-from simkit import wait_for
 from stackkit import event, invoke, request, submit
 
+from kit.receivers import WebhookReceiver
+from kit.waiting import wait_for
 from wanflow.catalog.base import Timing
 from wanflow.client_webhooks.deliverer import RETRY_DELAYS_S, Deliverer
 from wanflow.client_webhooks.queue import Notifications, webhook_id
@@ -39,12 +39,12 @@ def _secret(stack: LocalStack, tenant: str) -> str:
 
 
 @pytest.fixture
-def receivers(stack: LocalStack) -> Iterator[Callable[..., HookReceiver]]:
+def receivers(stack: LocalStack) -> Iterator[Callable[..., WebhookReceiver]]:
     """Receivers verifying with a tenant's secret; all closed after the test."""
-    made: list[HookReceiver] = []
+    made: list[WebhookReceiver] = []
 
-    def make(tenant: str, answers: tuple[int, ...] = (200,), **kw: Any) -> HookReceiver:
-        made.append(HookReceiver(_secret(stack, tenant), answers, **kw))
+    def make(tenant: str, answers: tuple[int, ...] = (200,), **kw: Any) -> WebhookReceiver:
+        made.append(WebhookReceiver(_secret(stack, tenant), answers, **kw))
         return made[-1]
 
     yield make
@@ -79,7 +79,7 @@ def _hooked(name: str, url: str, **webhook: Any) -> dict[str, Any]:
 
 
 def test_the_flash_models_callback_url_gets_task_succeeded_and_redeliver_sends_it_again(
-    stack: LocalStack, receivers: Callable[..., HookReceiver]
+    stack: LocalStack, receivers: Callable[..., WebhookReceiver]
 ) -> None:
     # GIVEN a flash task whose own callback_url is the client's receiver
     tenant = "hooks-flash"
@@ -124,7 +124,7 @@ def test_the_flash_models_callback_url_gets_task_succeeded_and_redeliver_sends_i
 
 
 def test_410_gone_stops_after_one_attempt(
-    stack: LocalStack, receivers: Callable[..., HookReceiver]
+    stack: LocalStack, receivers: Callable[..., WebhookReceiver]
 ) -> None:
     tenant = "hooks-gone"
     receiver = receivers(tenant, (410,))
@@ -144,7 +144,7 @@ def test_410_gone_stops_after_one_attempt(
 
 
 def test_a_redirect_is_not_followed(
-    stack: LocalStack, receivers: Callable[..., HookReceiver]
+    stack: LocalStack, receivers: Callable[..., WebhookReceiver]
 ) -> None:
     # GIVEN a receiver that redirects its first request to another receiver
     tenant = "hooks-redirect"
@@ -165,7 +165,7 @@ def test_a_redirect_is_not_followed(
 
 
 def test_deliveries_and_redelivery_are_scoped_and_checked(
-    stack: LocalStack, receivers: Callable[..., HookReceiver]
+    stack: LocalStack, receivers: Callable[..., WebhookReceiver]
 ) -> None:
     receiver = receivers("hooks-owner", (200,))
     _, hooked = submit(stack, _hooked("wan2.6-t2v", receiver.url), tenant="hooks-owner")
@@ -206,7 +206,7 @@ def test_a_bad_webhook_is_refused_with_the_models_errors_and_records_nothing(
 
 
 def test_retries_follow_the_schedule_with_one_webhook_id_until_delivered(
-    stack: LocalStack, receivers: Callable[..., HookReceiver]
+    stack: LocalStack, receivers: Callable[..., WebhookReceiver]
 ) -> None:
     """The Deliverer against the stack's moto and a real receiver, at a faster time scale than
     the stack's (5 s, 5 min, 30 min become 0.01, 0.6 and 3.6 s) and on a queue of its own, so
@@ -259,7 +259,7 @@ def test_retries_follow_the_schedule_with_one_webhook_id_until_delivered(
 
 
 def test_a_running_event_delivered_after_the_task_ended_is_not_posted(
-    stack: LocalStack, receivers: Callable[..., HookReceiver]
+    stack: LocalStack, receivers: Callable[..., WebhookReceiver]
 ) -> None:
     # GIVEN a task that ended, whose task.running was queued while it ran and is read only now
     # (a retry, or a batch that ran late beside the one with its end)
@@ -294,7 +294,7 @@ def _depth(sqs: Any, queue: str) -> int:
 
 
 def test_a_task_failed_at_submit_sends_task_failed(
-    stack: LocalStack, receivers: Callable[..., HookReceiver]
+    stack: LocalStack, receivers: Callable[..., WebhookReceiver]
 ) -> None:
     # GIVEN the real submit logic, but an upstream nobody listens on
     tenant = "hooks-submit-failed"
@@ -328,7 +328,7 @@ def test_a_task_failed_at_submit_sends_task_failed(
 
 @pytest.mark.parametrize("step", ["finalize", "time_out", "record_failure"])
 def test_a_step_finding_the_task_ended_sends_its_terminal_event_again(
-    stack: LocalStack, receivers: Callable[..., HookReceiver], step: str
+    stack: LocalStack, receivers: Callable[..., WebhookReceiver], step: str
 ) -> None:
     # GIVEN a task that ended but whose event never reached the queue (the enqueue failed
     # after the terminal write)

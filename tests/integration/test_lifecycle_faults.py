@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -12,23 +11,9 @@ from stackkit import request, submit
 
 from wanflow.task import TaskStatus
 from wanflow_local.aws import LocalAws
-from wanflow_local.simulator import Faults
 from wanflow_local.stack import LocalStack
 
 FLASH = "wan2.6-image-to-video-flash"
-
-
-@pytest.fixture
-def faults(stack: LocalStack) -> Iterator[Any]:
-    """Set simulator faults for one test; they are cleared afterwards."""
-    assert stack.sim is not None
-    sim = stack.sim
-
-    def set_faults(**values: Any) -> None:
-        sim.set_faults(Faults(**values))
-
-    yield set_faults
-    sim.set_faults(Faults())
 
 
 def _events(stack: LocalStack, task_id: str) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from kit.waiting import wait_for
 from wanflow_local.aws import LocalAws, execution_history, wait_for_execution
 from wanflow_local.deploy import DeployError, Stack, deploy
 
@@ -211,13 +212,12 @@ def test_direct_invoke_returns_the_lambda_error_shape(stack: Stack, aws: LocalAw
 
 def _wait_for_token(aws: LocalAws, table: str, task_id: str, timeout: float = 10) -> str:
     dynamodb = aws.client("dynamodb")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def token() -> str | None:
         item = dynamodb.get_item(TableName=table, Key={"pk": {"S": task_id}}).get("Item")
-        if item:
-            return str(item["token"]["S"])
-        time.sleep(0.02)
-    raise TimeoutError(f"no token stored for {task_id}")
+        return str(item["token"]["S"]) if item else None
+
+    return wait_for(token, timeout=timeout, what=f"the token of {task_id} to be stored")
 
 
 def test_send_task_success_resumes_the_execution(stack: Stack, sfn: Any, aws: LocalAws) -> None:

@@ -7,13 +7,13 @@ time: this module uses no other stack).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from stackkit import STACK_TIME_SCALE, request
 
+from kit.waiting import wait_for
 from wanflow_local.commands import DEV_API_KEY
 from wanflow_local.stack import local_stack, scratch_template
 
@@ -69,17 +69,20 @@ def test_a_state_machine_role_without_lambda_invoke_fails_its_tasks(tmp_path: Pa
         answer = _post(stack.api.url, request("wan2.6-t2v"))
         assert answer.status_code == 202, answer.text
         task_id = answer.json()["id"]
-        deadline = time.monotonic() + 30
-        failures: list[dict[str, str]] = []
-        while not failures and time.monotonic() < deadline:
-            time.sleep(0.2)
-            failures = [
-                event["taskFailedEventDetails"]
-                for event in stack.history(task_id)
-                if event["type"] == "TaskFailed"
-            ]
+        failures = wait_for(
+            lambda: (
+                [
+                    event["taskFailedEventDetails"]
+                    for event in stack.history(task_id)
+                    if event["type"] == "TaskFailed"
+                ]
+                or None
+            ),
+            timeout=30,
+            interval=0.2,
+            what="a task of the execution to fail",
+        )
         status = stack.store.get(task_id).status.value
-    assert failures, "no task of the execution failed within 30 s"
     assert failures[0]["error"] == "Lambda.AccessDeniedException"
     assert "assumed-role/wanflow-TaskLifecycleRole" in failures[0]["cause"]
     assert "lambda:InvokeFunction" in failures[0]["cause"]

@@ -15,8 +15,9 @@ from typing import Any, Literal
 import httpx
 import pytest
 from PIL import Image
-from simkit import INVALID, TIME_SCALE, VALID, load, wait_for
+from simkit import INVALID, TIME_SCALE, VALID, load
 
+from kit.waiting import wait_for
 from wanflow.catalog import MODELS, get_model, validate
 from wanflow.catalog.base import TASKS_ROUTE
 from wanflow.errors import InvalidRequest

@@ -14,8 +14,9 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from simkit import Naps, example, wait_for
+from simkit import Naps, example
 
+from kit.waiting import wait_for
 from wanflow.task import TaskStatus
 from wanflow.upstream import (
     CancelNotSupported,
