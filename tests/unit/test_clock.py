@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from wanflow import clock, openapi
+from wanflow import clock
 from wanflow.catalog.base import Timing
 from wanflow.client_webhooks.delivery_log import Delivery
 from wanflow.client_webhooks.queue import Notice
@@ -16,6 +16,7 @@ from wanflow.results import present
 from wanflow.store import TaskRecord
 from wanflow.task import TaskOutput, TaskStatus
 from wanflow.uploads import UploadTarget, UploadTicket
+from wanflow_local import openapi
 
 ONE_FORM = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
