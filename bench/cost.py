@@ -56,7 +56,6 @@ import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -67,6 +66,7 @@ from cost_meter import Meter, Usage
 from cost_naive import HEADER, NAIVE, POLL_S, DesignSwitch, deploy_naive
 from stats import mean, p50, p95
 
+from wanflow import clock
 from wanflow.catalog import validate
 from wanflow.schedule import MIN_STEP_S, step_s
 from wanflow.store import TaskStore
@@ -279,7 +279,7 @@ def billed_transitions(history: Sequence[Any]) -> int:
 
 
 def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return clock.parse(iso).timestamp()
 
 
 @dataclass(frozen=True)

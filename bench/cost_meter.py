@@ -43,6 +43,7 @@ from typing import Any
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
+from wanflow import keys
 from wanflow_local.aws import LocalAws
 from wanflow_local.deploy import Stack
 
@@ -203,7 +204,7 @@ def _answer_task_id(result: Any) -> str | None:
 
 def _task_of_pk(key: Mapping[str, Any] | None) -> str | None:
     pk = str(((key or {}).get("pk") or {}).get("S", ""))
-    return pk.removeprefix("TASK#") if pk.startswith("TASK#") else None
+    return keys.task_id_of(pk)
 
 
 def _task_of_s3_key(key: Any) -> str | None:

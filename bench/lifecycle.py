@@ -34,13 +34,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import httpx
 from clienthooks import hook_url, request_body, webhook_receiver
 from stats import mean, p50, p95
 
+from wanflow import clock, keys
 from wanflow.task import TaskStatus
 from wanflow_local.commands import DEV_API_KEY
 from wanflow_local.simulator import Simulator
@@ -91,17 +91,17 @@ def _task_ids(operation: str, params: dict[str, Any]) -> list[str]:
     """The task id of every item a write call touches (one entry per item)."""
     if operation == "BatchWriteItem":
         requests = [r for rs in params.get("RequestItems", {}).values() for r in rs]
-        keys = [
+        item_keys = [
             r["PutRequest"]["Item"] if "PutRequest" in r else r["DeleteRequest"]["Key"]
             for r in requests
         ]
     elif operation == "TransactWriteItems":
         actions = [a for t in params.get("TransactItems", []) for a in t.values()]
-        keys = [a.get("Key") or a.get("Item") or {} for a in actions]
+        item_keys = [a.get("Key") or a.get("Item") or {} for a in actions]
     else:
-        keys = [params.get("Key") or params.get("Item") or {}]
-    pks = [str(k.get("pk", {}).get("S", "")) for k in keys]
-    return [pk.removeprefix("TASK#") for pk in pks if pk.startswith("TASK#")]
+        item_keys = [params.get("Key") or params.get("Item") or {}]
+    pks = [str(k.get("pk", {}).get("S", "")) for k in item_keys]
+    return [task_id for pk in pks if (task_id := keys.task_id_of(pk)) is not None]
 
 
 def count_handler_writes(stack: LocalStack) -> WriteCounter:
@@ -229,7 +229,7 @@ class Clocks:
 
 
 def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return clock.parse(iso).timestamp()
 
 
 def upstream_times(sim: Simulator, upstream_id: str) -> tuple[float, float | None] | None:

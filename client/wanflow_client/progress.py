@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from wanflow import clock
 from wanflow_client.api_client import ApiError, ApiUnreachable, TaskJson
 
 #: The end states (`wanflow.task.TERMINAL`, kept here as strings so the client needs no pydantic).
@@ -32,10 +33,9 @@ def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        return clock.parse(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def elapsed_s(task: Mapping[str, Any], now: datetime) -> int | None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from wanflow import clock
 from wanflow.task import TaskStatus
 from wanflow_client.api_client import ApiClient
 from wanflow_client.progress import TERMINAL_STATUSES, ProgressView, watch_tasks
@@ -43,7 +43,7 @@ class Row:
 
 
 def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return clock.parse(iso).timestamp()
 
 
 def _submit_all(client: ApiClient) -> list[Row]:

@@ -14,6 +14,7 @@ import math
 import time
 from typing import Any
 
+from wanflow import keys
 from wanflow.errors import AUTHENTICATION, INVALID_REQUEST, WanflowError
 
 #: Largest request body read. Lambda refuses a synchronous event over 6 MB (6,291,456 bytes), and
@@ -93,9 +94,9 @@ def decode_cursor(cursor: str | None, tenant: str) -> dict[str, Any] | None:
     if (
         len(values) != 4
         or not all(isinstance(v, str) for v in values.values())
-        or values["gsi1pk"] != f"TENANT#{tenant}"
-        or values["sk"] != "TASK"
-        or not str(values["pk"]).startswith("TASK#")
+        or values["gsi1pk"] != keys.tenant_tasks(tenant)
+        or values["sk"] != keys.TASK_SK
+        or keys.task_id_of(str(values["pk"])) is None
     ):
         raise ValueError("cursor is not valid")
     return dict(key)

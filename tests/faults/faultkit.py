@@ -20,6 +20,7 @@ import httpx
 
 from kit.receivers import Hit, WebhookReceiver
 from kit.waiting import wait_for
+from wanflow import keys
 from wanflow.store import TaskRecord
 from wanflow.task import TERMINAL, TaskStatus
 from wanflow_local.commands import DEV_API_KEY, DEV_TENANT
@@ -276,7 +277,10 @@ def events_of(stack: LocalStack, task_id: str) -> list[dict[str, Any]]:
     got = stack.aws.client("dynamodb").query(
         TableName=stack.stack.ref("TasksTable"),
         KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
-        ExpressionAttributeValues={":pk": {"S": f"TASK#{task_id}"}, ":ev": {"S": "EVENT#"}},
+        ExpressionAttributeValues={
+            ":pk": {"S": keys.task_pk(task_id)},
+            ":ev": {"S": keys.EVENT_PREFIX},
+        },
         ConsistentRead=True,
     )
     return list(got.get("Items", []))
