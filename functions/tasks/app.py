@@ -17,6 +17,7 @@ from pydantic import Field
 from wanflow.api import errors, json_response, reply, request_body, resolver
 from wanflow.catalog import MODELS
 from wanflow.client_webhooks.delivery_log import Delivery
+from wanflow.clock import UtcTimestamp
 from wanflow.errors import ErrorBody, ErrorWithTask, TaskNotFound
 from wanflow.http import (
     MAX_QUERY_CHARS,
@@ -35,7 +36,6 @@ from wanflow.runtime import Runtime, init_environ
 from wanflow.schema import Schema
 from wanflow.store import TaskRecord
 from wanflow.task import WEBHOOK_EVENTS, Billing, Task, TaskStatus, WebhookEvent
-from wanflow.uploads import UploadTicket
 
 #: This function's collaborators, from its own environment: a setting missing from it fails
 #: the function's init, as on Lambda.
@@ -115,6 +115,28 @@ class Redelivery(Schema):
     """A redelivery that was queued."""
 
     enqueued: list[str] = Field(description="The webhook-ids queued (the events' original ids).")
+
+
+class UploadTarget(Schema):
+    """How to send the image: one HTTP request, exactly as given."""
+
+    method: Literal["PUT"] = Field(default="PUT", description="The HTTP method.")
+    url: str = Field(description="Presigned S3 URL of the upload's object.")
+    headers: dict[str, str] = Field(
+        description="Headers the PUT must carry, as given: the URL is signed with them."
+    )
+
+
+class UploadTicket(Schema):
+    """A granted upload: where to PUT the image, and the task it will become."""
+
+    upload_id: str = Field(description="The upload's id.")
+    task_id: str = Field(
+        description="The task the image becomes once uploaded (GET /v1/tasks/{id} answers 404 "
+        "until then). A bad image makes it a failed task saying why."
+    )
+    upload: UploadTarget = Field(description="The request that uploads the image.")
+    expires_at: UtcTimestamp = Field(description="When the upload URL stops working.")
 
 
 class WebhookSecret(Schema):
@@ -345,8 +367,14 @@ def webhook_secret() -> Response[str]:
 def create_upload() -> Response[str]:
     """Validate a request without its image and grant a presigned PUT for the image (201)."""
     tenant = _tenant()
-    ticket = runtime.uploads.grant(tenant, json_body(app.current_event.raw_event))
-    logger.info("upload granted", upload_id=ticket.upload_id, task_id=ticket.task_id)
+    grant = runtime.uploads.grant(tenant, json_body(app.current_event.raw_event))
+    logger.info("upload granted", upload_id=grant.upload_id, task_id=grant.task_id)
+    ticket = UploadTicket(
+        upload_id=grant.upload_id,
+        task_id=grant.task_id,
+        upload=UploadTarget(url=grant.url, headers=grant.headers),
+        expires_at=grant.expires_at,
+    )
     return json_response(201, ticket)
 
 

@@ -24,20 +24,17 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
-from pydantic import Field
 
 from wanflow import clock, keys
 from wanflow.catalog import MODELS, validate
 from wanflow.catalog.base import Timing
-from wanflow.clock import UtcTimestamp
 from wanflow.errors import ErrorItem, InvalidRequest
 from wanflow.images import MAX_IMAGE_BYTES, ImageProblem, check_image_bytes
-from wanflow.schema import Schema
 from wanflow.store import TaskRecord
 from wanflow.submission import (
     IdempotencyConflict,
@@ -100,26 +97,16 @@ class BadUpload(Exception):
         self.code, self.message, self.param = code, message, param
 
 
-class UploadTarget(Schema):
-    """How to send the image: one HTTP request, exactly as given."""
+@dataclass(frozen=True)
+class Grant:
+    """A granted upload: the presigned PUT (its URL and the headers it was signed with), the
+    task the image will become, and when the URL stops working."""
 
-    method: Literal["PUT"] = Field(default="PUT", description="The HTTP method.")
-    url: str = Field(description="Presigned S3 URL of the upload's object.")
-    headers: dict[str, str] = Field(
-        description="Headers the PUT must carry, as given: the URL is signed with them."
-    )
-
-
-class UploadTicket(Schema):
-    """A granted upload: where to PUT the image, and the task it will become."""
-
-    upload_id: str = Field(description="The upload's id.")
-    task_id: str = Field(
-        description="The task the image becomes once uploaded (GET /v1/tasks/{id} answers 404 "
-        "until then). A bad image makes it a failed task saying why."
-    )
-    upload: UploadTarget = Field(description="The request that uploads the image.")
-    expires_at: UtcTimestamp = Field(description="When the upload URL stops working.")
+    upload_id: str
+    task_id: str
+    url: str
+    headers: dict[str, str]
+    expires_at: str
 
 
 def upload_key(tenant: str, upload_id: str) -> str:
@@ -248,7 +235,7 @@ class UploadIntake:
 
     # --- POST /v1/uploads -----------------------------------------------------------------------
 
-    def grant(self, tenant: str, body: Any) -> UploadTicket:
+    def grant(self, tenant: str, body: Any) -> Grant:
         """Validate an upload's request and grant a presigned PUT for its image.
 
         Raises InvalidRequest (each problem naming its field) before anything is stored.
@@ -276,10 +263,11 @@ class UploadIntake:
             ExpiresIn=UPLOAD_URL_TTL_S,
         )
         expires = self.now().timestamp() + UPLOAD_URL_TTL_S
-        return UploadTicket(
+        return Grant(
             upload_id=upload_id,
             task_id=upload_task_id(tenant, key),
-            upload=UploadTarget(url=url, headers=dict(UPLOAD_HEADERS)),
+            url=url,
+            headers=dict(UPLOAD_HEADERS),
             expires_at=clock.iso(expires),
         )
 

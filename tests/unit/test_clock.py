@@ -15,7 +15,6 @@ from wanflow.client_webhooks.queue import Notice
 from wanflow.results import present
 from wanflow.store import TaskRecord
 from wanflow.task import TaskOutput, TaskStatus
-from wanflow.uploads import UploadTarget, UploadTicket
 from wanflow_local import openapi
 
 ONE_FORM = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -64,8 +63,12 @@ def test_models_show_a_time_given_in_another_form_in_the_one_form() -> None:
     # GIVEN times as older code stored or sent them (seconds, +00:00)
     old = "2026-12-03T15:30:00+00:00"
     # WHEN public models and the notify message read them
-    ticket = UploadTicket(
-        upload_id="upl_1", task_id="t", upload=UploadTarget(url="u", headers={}), expires_at=old
+    routes = openapi.function_module("tasks")  # the upload ticket is defined next to its route
+    ticket = routes.UploadTicket(
+        upload_id="upl_1",
+        task_id="t",
+        upload=routes.UploadTarget(url="u", headers={}),
+        expires_at=old,
     )
     output = TaskOutput(type="video", url="u", expires_at=old)
     delivery = Delivery(
