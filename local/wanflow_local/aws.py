@@ -104,8 +104,9 @@ class LambdaContext:
 #   StartExecution calls of one name (`_start_execution`), presigned S3 URLs
 #   (`_s3_key_response`), AWS's limits (`limits`), and IAM (`wanflow_local.iam`: the resource
 #   of each request, action names, account principals, presigned requests, the state machine's
-#   role in `_lambda_client_for`). Powertools' router state is kept per thread
-#   (`_router_resolve`), as each Lambda process has its own.
+#   role in `_lambda_client_for`). Powertools' router state (the current event and Lambda
+#   context on its class, each resolver's `context` with the matched route's arguments) is kept
+#   per thread (`_router_resolve`, `_router_route_context`), as each Lambda process has its own.
 # - Speed: the others change no behaviour, they only take work off the one process that plays
 #   all of AWS here, which the benches' hundred tasks in flight saturated: moto's request
 #   dispatch (`_backend_for_host`), the parse of the state machine's definition at every
@@ -181,6 +182,7 @@ def _patches() -> dict[str, tuple[Any, str, Any]]:
         "router_resolve": (ApiGatewayResolver, "resolve", _router_resolve),
         "router_event": (ApiGatewayResolver, "current_event", _router_event),
         "router_context": (ApiGatewayResolver, "lambda_context", _router_context),
+        "router_route_context": (ApiGatewayResolver, "context", _router_route_context),
         # IAM (see wanflow_local.iam): the resource of each request, where moto passes `*`…
         "iam_dynamodb_resource": (DynamoHandler, "_determine_resource", iam.dynamodb_resource),
         "iam_stepfunctions_resource": (
@@ -277,6 +279,21 @@ def _router_set(name: str) -> Callable[[Any, Any], None]:
 
 _router_event = property(_router_get("event"), _router_set("event"))
 _router_context = property(_router_get("context"), _router_set("context"))
+
+
+def _route_context_get(resolver: Any) -> dict[str, Any]:
+    contexts: dict[int, dict[str, Any]] = _router_state.__dict__.setdefault("contexts", {})
+    return contexts.setdefault(id(resolver), {})
+
+
+def _route_context_set(resolver: Any, value: dict[str, Any]) -> None:
+    _router_state.__dict__.setdefault("contexts", {})[id(resolver)] = value
+
+
+#: A resolver's `context` (Powertools keeps the matched route and its arguments there, for the
+#: validation middleware to pass to the route) per thread too: on an instance, so each
+#: function's resolver has its own, but one request at a time on Lambda.
+_router_route_context = property(_route_context_get, _route_context_set)
 
 
 def _element_matches(statement: Any, element: str, value: str) -> bool:

@@ -52,3 +52,24 @@ def test_concurrent_submits_each_create_the_task_they_asked_for(stack: LocalStac
             what=lambda: f"every task to succeed: {statuses}",
         )
     assert set(statuses.values()) == {"succeeded"}, statuses
+
+
+def test_concurrent_reads_each_answer_the_task_their_path_named(stack: LocalStack) -> None:
+    # GIVEN a dozen tasks
+    headers = {"Authorization": f"Bearer {DEV_API_KEY}"}
+    body = json.loads((VALID / "wan2.6-t2v.json").read_text())
+    with httpx.Client(base_url=stack.api.url, timeout=30, headers=headers) as client:
+        ids = [client.post("/v1/tasks", json=body).json()["id"] for _ in range(12)]
+
+    def read(task_id: str) -> tuple[str, str]:
+        with httpx.Client(base_url=stack.api.url, timeout=30, headers=headers) as client:
+            answer = client.get(f"/v1/tasks/{task_id}")
+        assert answer.status_code == 200, answer.text
+        return task_id, str(answer.json()["id"])
+
+    # WHEN each is read many times, side by side (a route's path arguments are per request)
+    with ThreadPoolExecutor(12) as pool:
+        pairs = list(pool.map(read, ids * 40))
+
+    # THEN every answer is the task its own path named
+    assert [asked for asked, _ in pairs] == [got for _, got in pairs]
