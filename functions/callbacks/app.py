@@ -91,8 +91,7 @@ def receive_callback(
         raise TaskNotFound("no such task")
     raw = event.get("body") or ""
     body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
-    answer = runtime.callback_receiver.receive(task_id, sig, body)
-    return json_response(answer.status_code, answer.body)
+    return json_response(200, runtime.callback_receiver.receive(task_id, sig, body))
 
 
 @logger.inject_lambda_context(clear_state=True)

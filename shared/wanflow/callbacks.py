@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from wanflow import observability
 from wanflow.catalog import get_model
 from wanflow.catalog.responses import read_snapshot
-from wanflow.errors import error_body
+from wanflow.errors import AUTHENTICATION, WanflowError
 from wanflow.signing import verify
 from wanflow.task import TERMINAL, TaskStatus
 
@@ -34,12 +34,13 @@ logger = logging.getLogger(__name__)
 _FIELDS = ("status", "model", "upstream_id", "task_token")
 
 
-@dataclass(frozen=True)
-class Reply:
-    """What the receiver answers the upstream."""
+class BadSignature(WanflowError):
+    """A callback whose `sig` is missing or is not the task id's HMAC: refused, nothing read."""
 
-    status_code: int
-    body: dict[str, Any]
+    code = "bad_signature"
+    status = 401
+    kind = AUTHENTICATION
+    param = "sig"
 
 
 @dataclass
@@ -59,8 +60,9 @@ class CallbackReceiver:
     sfn: Callable[[], SFNClient]
     reread_secret: Callable[[str], str | None] | None = None
 
-    def receive(self, task_id: str, signature: str | None, raw_body: bytes) -> Reply:
-        """Handle one callback POST: a put, a read, and resuming the execution.
+    def receive(self, task_id: str, signature: str | None, raw_body: bytes) -> dict[str, Any]:
+        """Handle one callback POST: a put, a read, and resuming the execution; the answer's
+        body (200). Raises BadSignature (401) and TaskNotFound (404).
 
         Nothing is read or written before the signature is checked (it is an HMAC of the task
         id, so only a task wanflow created can get this far). The raw callback is put first and
@@ -69,12 +71,7 @@ class CallbackReceiver:
         """
         if not self._verified(task_id, signature):
             observability.count(observability.CALLBACKS_REJECTED)
-            return Reply(
-                401,
-                error_body("bad_signature", "invalid signature", "authentication_error", "sig"),
-            )
-        from wanflow.errors import TaskNotFound
-
+            raise BadSignature("invalid signature")
         store = self.store()
         body = _json(raw_body)
         event_id = hashlib.sha256(raw_body).hexdigest()[:32]
@@ -82,23 +79,20 @@ class CallbackReceiver:
         observability.count(observability.CALLBACKS_RECEIVED)
         if not first:
             observability.count(observability.CALLBACKS_DUPLICATE)
-        try:
-            task = store.peek(task_id, _FIELDS)
-        except TaskNotFound:
-            return Reply(404, error_body("task_not_found", "no such task", "not_found", "task_id"))
+        task = store.peek(task_id, _FIELDS)  # TaskNotFound: a 404
         snapshot = read_snapshot(get_model(str(task["model"])), body)
         logger.info(
             "callback received",
             extra={"task_id": task_id, "duplicate": not first, "status": snapshot.raw_status},
         )
         if TaskStatus(task["status"]) in TERMINAL:  # late or repeated: kept, changes nothing
-            return Reply(200, {"received": True, "duplicate": not first})
+            return {"received": True, "duplicate": not first}
         if snapshot.upstream_id and snapshot.upstream_id != task.get("upstream_id"):
             logger.warning("callback names another upstream task", extra={"task_id": task_id})
-            return Reply(200, {"received": True, "ignored": "upstream id mismatch"})
+            return {"received": True, "ignored": "upstream id mismatch"}
         if snapshot.reading.status is not None and snapshot.reading.status not in TERMINAL:
             # A mid-run report (a stale one sent out of order, say): nothing to wake up for.
-            return Reply(200, {"received": True, "duplicate": not first})
+            return {"received": True, "duplicate": not first}
         token = task.get("task_token")
         if token:
             from wanflow.following import token_gone
@@ -113,7 +107,7 @@ class CallbackReceiver:
                     "token already used, timed out or its execution ended",
                     extra={"task_id": task_id},
                 )
-        return Reply(200, {"received": True, "duplicate": not first})
+        return {"received": True, "duplicate": not first}
 
     def _verified(self, task_id: str, signature: str | None) -> bool:
         """Whether the signature is good under the secret, or under a newer one (rotated since
