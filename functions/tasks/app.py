@@ -7,7 +7,7 @@ typed parameters and raise wanflow errors; the resolver's one exception handler 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -34,8 +34,10 @@ from wanflow.observability import correlate, log_metrics, logger, trace_handler
 from wanflow.results import present
 from wanflow.runtime import Runtime, init_environ
 from wanflow.schema import Schema
-from wanflow.store import TaskRecord
 from wanflow.task import WEBHOOK_EVENTS, Billing, Task, TaskStatus, WebhookEvent
+
+if TYPE_CHECKING:
+    from wanflow.store import TaskRecord
 
 #: This function's collaborators, from its own environment: a setting missing from it fails
 #: the function's init, as on Lambda.
@@ -219,14 +221,10 @@ def list_tasks(
 ) -> Response[str]:
     """The tenant's tasks, newest first, filtered by status and model, a page at a time."""
     tenant = _tenant()
-    try:
-        start = decode_cursor(cursor, tenant)
-    except ValueError as exc:
-        raise RequestRefused(400, "invalid_value", str(exc), "cursor") from None
     records, last = runtime.store.list_for_tenant(
         tenant,
         limit=limit,
-        cursor=start,
+        cursor=decode_cursor(cursor, tenant),
         status=status.value if status else None,
         model=model,
     )

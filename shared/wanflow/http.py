@@ -77,7 +77,8 @@ def encode_cursor(key: dict[str, Any] | None) -> str | None:
 
 
 def decode_cursor(cursor: str | None, tenant: str) -> dict[str, Any] | None:
-    """The DynamoDB key of a cursor of this tenant's listing; ValueError when it is not one.
+    """The DynamoDB key of a cursor of this tenant's listing; RequestRefused (400, naming
+    `cursor`) when it is not one.
 
     The key goes to DynamoDB as ExclusiveStartKey: anything but one of ours (another shape,
     another tenant's partition) must stop here, as a 400, not fail there as a 500.
@@ -87,7 +88,7 @@ def decode_cursor(cursor: str | None, tenant: str) -> dict[str, Any] | None:
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, UnicodeDecodeError):
-        raise ValueError("cursor is not valid") from None
+        raise _bad_cursor() from None
     values = {}
     if isinstance(key, dict) and set(key) == {"pk", "sk", "gsi1pk", "gsi1sk"}:
         values = {name: value.get("S") for name, value in key.items() if isinstance(value, dict)}
@@ -98,8 +99,13 @@ def decode_cursor(cursor: str | None, tenant: str) -> dict[str, Any] | None:
         or values["sk"] != keys.TASK_SK
         or keys.task_id_of(str(values["pk"])) is None
     ):
-        raise ValueError("cursor is not valid")
+        raise _bad_cursor()
     return dict(key)
+
+
+def _bad_cursor() -> RequestRefused:
+    message = "cursor is not valid: pass `next_cursor` of the previous page, as it was given"
+    return RequestRefused(400, "invalid_value", message, "cursor")
 
 
 def invocation_deadline(context: Any) -> float | None:

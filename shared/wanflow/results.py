@@ -12,11 +12,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from wanflow import clock
-from wanflow.store import TaskRecord
 from wanflow.task import Task
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from wanflow.store import TaskRecord
 
 #: How long a presigned result URL stays valid; a new one is minted on every read.
 URL_TTL_S = 3600

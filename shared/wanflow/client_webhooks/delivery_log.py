@@ -19,11 +19,12 @@ from pydantic import Field
 from wanflow import keys
 from wanflow.clock import UtcTimestamp
 from wanflow.schema import Schema
-from wanflow.store import TaskStore
 from wanflow.task import WebhookEvent
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from wanflow.store import TaskStore
 
 #: How many log items a listing returns at most (5 events × 8 attempts, plus redeliveries).
 _MAX_LISTED = 500
