@@ -30,8 +30,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--allow-http-callbacks", action="store_true", help="also call plain-HTTP callback URLs"
     )
+    parser.add_argument(
+        "--max-running-per-model",
+        type=int,
+        default=None,
+        help="tasks of one model in flight at once; past it a create is a 429 with Retry-After",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
+    if args.max_running_per_model is not None and args.max_running_per_model < 1:
+        parser.error("--max-running-per-model: must be at least 1")
     try:
         faults = Faults.model_validate_json(args.faults)
     except ValidationError as exc:
@@ -45,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         faults=faults,
         allow_http_callbacks=args.allow_http_callbacks,
+        max_running_per_model=args.max_running_per_model,
     ).start()
     print(f"upstream simulator listening on {sim.url}", flush=True)
     try:

@@ -4,7 +4,14 @@ API (Bearer key): the create, status and cancel paths of every catalog `Route`; 
 validated by the catalog, as the aggregator would, and a rejection is HTTP 400 with the catalog's
 error JSON (wan26_i2i carries its seed codes). Result files: `GET /files/{task_id}/{name}`, no
 key (like CDN links). Control, no key: `GET /_sim/requests`, `GET /_sim/tasks`,
-`GET /_sim/callbacks`, `GET|POST /_sim/faults`, `POST /_sim/reset` (optional `{"seed": n}`).
+`GET /_sim/callbacks`, `GET|POST /_sim/faults`, `GET|POST /_sim/limits`
+(`{"max_running_per_model": n}`), `POST /_sim/reset` (optional `{"seed": n}`).
+
+Concurrency: with `max_running_per_model`, a create of a model whose tasks in flight (queued or
+running upstream) are at the limit is answered 429 `concurrency_limit_exceeded`, with
+`Retry-After` in whole seconds until the first of them is planned to end, before any effect.
+The aggregator's contract (the seeds) states no such limit; aggregators have one per account,
+and this is where wanflow meets it locally.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import random
 import re
 import threading
@@ -38,6 +46,8 @@ DEFAULT_API_KEY = "sim-key"
 #: The flash seed's callback behaviour: 10 s per attempt, retries 1, 2 and 4 s after a failure.
 CALLBACK_TIMEOUT_S = 10.0
 CALLBACK_RETRY_DELAYS_S = (1.0, 2.0, 4.0)
+#: Retry-After of a 429 for the concurrency limit when no task in flight will ever end.
+STUCK_RETRY_AFTER_S = 60
 
 RequestKind = Literal["create", "status", "cancel", "file", "other"]
 
@@ -113,13 +123,17 @@ class Simulator:
         allow_http_callbacks: bool = False,
         callback_timeout_s: float = CALLBACK_TIMEOUT_S,
         callback_retry_delays_s: Sequence[float] = CALLBACK_RETRY_DELAYS_S,
+        max_running_per_model: int | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
+        if max_running_per_model is not None and max_running_per_model < 1:
+            raise ValueError("max_running_per_model must be at least 1 (or None: no limit)")
         self._host, self._port = host, port
         self._api_key = api_key
         self._time_scale = time_scale
         self._initial = (seed, faults or Faults())
+        self._max_running = max_running_per_model
         # The upstream only calls HTTPS URLs; the local stack listens on plain HTTP.
         self._allow_http_callbacks = allow_http_callbacks
         self._callback_timeout_s = callback_timeout_s
@@ -135,6 +149,7 @@ class Simulator:
         self._faults = faults
         self._outage_until = time.monotonic() + faults.callback_outage_s
         self._tasks: dict[str, SimTask] = {}
+        self._peak_running: dict[str, int] = {}
         self._records: list[RequestRecord] = []
         self._timers: list[threading.Timer] = []
         self._sender = CallbackSender(
@@ -203,6 +218,28 @@ class Simulator:
         with self._lock:
             self._faults = faults
             self._outage_until = time.monotonic() + faults.callback_outage_s
+
+    @property
+    def max_running_per_model(self) -> int | None:
+        """How many tasks of one model may be in flight (queued or running) at once; None: no
+        limit. A create past it is answered 429 with `Retry-After`, before any effect."""
+        with self._lock:
+            return self._max_running
+
+    def set_max_running_per_model(self, limit: int | None) -> None:
+        """Change the concurrency limit (tasks already created keep running)."""
+        if limit is not None and limit < 1:
+            raise ValueError("max_running_per_model must be at least 1 (or None: no limit)")
+        with self._lock:
+            self._max_running = limit
+
+    def peak_running(self, model: str | None = None) -> int:
+        """The most tasks of `model` (of any one model, when None) ever in flight at once since
+        the last reset, as counted when each was created."""
+        with self._lock:
+            if model is not None:
+                return self._peak_running.get(model, 0)
+            return max(self._peak_running.values(), default=0)
 
     def _callbacks_down(self) -> bool:
         """Whether the callback receiver is in a simulated outage (`callback_outage_s`)."""
@@ -352,8 +389,11 @@ class Simulator:
                 400, "wrong_endpoint", f"{spec.id} is served at {spec.route.create_path}"
             ), None
         with self._lock:
-            rejected = self._rng.random() < self._faults.reject_rate
+            busy = self._over_limit(spec.id, time.monotonic())
+            rejected = busy is None and self._rng.random() < self._faults.reject_rate
             reject_code = self._faults.reject_code
+        if busy is not None:
+            return busy, None
         if rejected:
             message = "the input was refused by content inspection"
             return _error(400, reject_code, message), None
@@ -371,6 +411,8 @@ class Simulator:
                 callback_url=callback_url if spec.accepts_callback else None,
             )
             self._tasks[task.id] = task
+            in_flight = self._in_flight(spec.id, now)
+            self._peak_running[spec.id] = max(self._peak_running.get(spec.id, 0), len(in_flight))
             answer = _json(200, report(task, now, self._file_url))
             end = task.planned_end
             if task.callback_url and end is not None:
@@ -379,6 +421,33 @@ class Simulator:
                 self._timers.append(timer)
                 timer.start()
         return answer, task.id
+
+    def _in_flight(self, model: str, now: float) -> list[SimTask]:
+        """The tasks of `model` not ended at `now` (queued or running; a stuck one forever)."""
+        return [t for t in self._tasks.values() if t.spec.id == model and t.ended_at(now) is None]
+
+    def _over_limit(self, model: str, now: float) -> Answer | None:
+        """The 429 a create of `model` gets when its tasks in flight are at the limit (called
+        under the lock); None when it may go ahead. `Retry-After`: whole seconds until the
+        first of them is planned to end (at least 1; STUCK_RETRY_AFTER_S when none will)."""
+        if self._max_running is None:
+            return None
+        in_flight = self._in_flight(model, now)
+        if len(in_flight) < self._max_running:
+            return None
+        ends = [end for t in in_flight if (end := t.planned_end) is not None]
+        wait = max(1, math.ceil(min(ends) - now)) if ends else STUCK_RETRY_AFTER_S
+        message = (
+            f"{model} has {len(in_flight)} tasks in flight, the most this account may run at "
+            f"once ({self._max_running}): retry after {wait} s"
+        )
+        return _error(
+            429,
+            "concurrency_limit_exceeded",
+            message,
+            "rate_limit_error",
+            (("Retry-After", str(wait)),),
+        )
 
     def _callback_of(self, raw: Any) -> tuple[Any, str | None]:
         """The body to validate, and the callback URL to call (plain HTTP only if allowed)."""
@@ -487,6 +556,15 @@ class Simulator:
                 return _error(400, "invalid_faults", str(exc))
             self.set_faults(faults)
             return _json(200, faults.model_dump(mode="json"))
+        if name == "limits" and method == "GET":
+            return _json(200, {"max_running_per_model": self.max_running_per_model})
+        if name == "limits" and method == "POST":
+            limit = (_parse(body) or {}).get("max_running_per_model") if body else None
+            if limit is not None and (not isinstance(limit, int) or limit < 1):
+                message = "max_running_per_model must be a positive integer or null"
+                return _error(400, "invalid_limits", message)
+            self.set_max_running_per_model(limit)
+            return _json(200, {"max_running_per_model": limit})
         if name == "reset" and method == "POST":
             seed = (_parse(body) or {}).get("seed") if body else None
             if seed is not None and not isinstance(seed, int):
